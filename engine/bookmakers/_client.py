@@ -1,0 +1,151 @@
+"""The one HTTP client factory and the request discipline every book shares.
+
+Each book gets one ``httpx.AsyncClient`` (base URL, browser-like headers, timeout) and one
+``BookClient`` around it that owns the book's concurrency limit, pacing and retries. Retries
+happen only for what can clear by itself (403/429/5xx, timeouts, transport errors) and honour
+``Retry-After``; anything else comes back at once as a typed ``FetchError`` so one bad event
+costs one request, never the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any, ClassVar
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from engine.bookmakers._models import Discovery, DiscoveredEvent, FetchFailure, ParsedEvent
+from engine.config import BookConfig
+
+USER_AGENT_144 = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/144.0.0.0 Safari/537.36"
+)
+RETRY_STATUSES = frozenset({403, 429, 500, 502, 503, 504})
+
+
+class FetchError(Exception):
+    def __init__(self, kind: str, message: str, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in ("timeout", "transport") or (
+            self.kind == "http_status" and self.status in RETRY_STATUSES
+        )
+
+    def to_failure(self, book: str, book_event_id: str | None = None, attempts: int = 1) -> FetchFailure:
+        return FetchFailure(
+            book=book, kind=self.kind, message=str(self), status=self.status,
+            book_event_id=book_event_id, attempts=attempts,
+        )  # type: ignore[arg-type]
+
+
+def make_http_client(cfg: BookConfig, headers: dict[str, str] | None = None,
+                     transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+    """The only place an httpx client is built (tests pass a transport or use respx)."""
+    limit = max(cfg.concurrency * 2, 10)
+    return httpx.AsyncClient(
+        base_url=cfg.url,
+        headers=headers or {},
+        timeout=httpx.Timeout(cfg.timeout_s, connect=min(cfg.timeout_s, 10.0)),
+        limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+        transport=transport,
+        follow_redirects=False,
+    )
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    value = resp.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, min(float(value), 60.0))
+    except ValueError:
+        return None
+
+
+class BookClient:
+    """Base class of the three book clients: request discipline here, shapes in subclasses."""
+
+    name: ClassVar[str] = ""
+    headers: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, cfg: BookConfig, http: httpx.AsyncClient | None = None):
+        self.cfg = cfg
+        self.http = http or make_http_client(cfg, headers=dict(self.headers))
+        self._slots = asyncio.Semaphore(cfg.concurrency)
+        self.requests = 0
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> "BookClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, FetchError) and exc.retry_after is not None:
+            return exc.retry_after
+        return min(self.cfg.backoff_s * (2 ** (state.attempt_number - 1)), 10.0)
+
+    async def request_json(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                           json_body: Any = None, headers: dict[str, str] | None = None) -> tuple[Any, int]:
+        """JSON body of one request, and the attempts it took; raises FetchError when it fails."""
+        attempts = 0
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.cfg.attempts),
+            retry=retry_if_exception(lambda e: isinstance(e, FetchError) and e.retryable),
+            wait=self._wait,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                attempts += 1
+                body = await self._once(method, path, params, json_body, headers)
+        return body, attempts
+
+    async def _once(self, method: str, path: str, params: dict[str, Any] | None, json_body: Any,
+                    headers: dict[str, str] | None) -> Any:
+        async with self._slots:
+            self.requests += 1
+            try:
+                resp = await self.http.request(method, path, params=params, json=json_body, headers=headers)
+                content = resp.content
+            except httpx.TimeoutException as exc:
+                raise FetchError("timeout", f"timed out after {self.cfg.timeout_s:g}s ({type(exc).__name__})") from None
+            except httpx.TransportError as exc:
+                raise FetchError("transport", f"{type(exc).__name__}: {exc}") from None
+            finally:
+                if self.cfg.delay_s:
+                    await asyncio.sleep(self.cfg.delay_s)
+        if resp.status_code == 404:
+            raise FetchError("not_found", "HTTP 404", status=404)
+        if resp.status_code >= 400:
+            raise FetchError("http_status", f"HTTP {resp.status_code}", status=resp.status_code,
+                             retry_after=_retry_after(resp))
+        try:
+            return json.loads(content)
+        except ValueError as exc:
+            raise FetchError("malformed", f"invalid JSON ({len(content)} bytes): {exc}") from None
+
+    # The book-specific half -------------------------------------------------------------
+
+    async def discover(self) -> Discovery:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    async def fetch_event(self, event: DiscoveredEvent) -> ParsedEvent | FetchFailure:  # pragma: no cover
+        raise NotImplementedError
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

@@ -1,0 +1,129 @@
+"""The one configuration object.
+
+Environment (prefix ``ODDSDESK_``) gives the start-up values; the ``settings`` table lets the
+app change the runtime knobs (interval, concurrency, pacing, retention) without a restart:
+``Settings.with_overrides`` validates those the same way, so a bad value in the table is
+reported exactly like a bad environment variable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BOOKS: tuple[str, ...] = ("betpawa", "sportybet", "bet9ja")
+Book = Literal["betpawa", "sportybet", "bet9ja"]
+
+#: Settings the app may change at run time (stored in the ``settings`` table).
+RUNTIME_KEYS: tuple[str, ...] = (
+    "scrape_interval_min",
+    "batch_size",
+    "betpawa_concurrency",
+    "sportybet_concurrency",
+    "bet9ja_concurrency",
+    "betpawa_delay_ms",
+    "sportybet_delay_ms",
+    "bet9ja_delay_ms",
+    "history_retention_days",
+    "run_retention_days",
+)
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; the message names the environment variable or setting."""
+
+
+@dataclass(frozen=True)
+class BookConfig:
+    name: str
+    url: str
+    concurrency: int
+    delay_s: float
+    timeout_s: float
+    attempts: int
+    backoff_s: float
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ODDSDESK_", extra="ignore", validate_default=True)
+
+    db_path: Path = Path("data/oddsdesk.duckdb")
+    database_url: str | None = None
+
+    betpawa_url: str = "https://www.betpawa.ng"
+    sportybet_url: str = "https://www.sportybet.com"
+    bet9ja_url: str = "https://sports.bet9ja.com"
+
+    betpawa_concurrency: int = Field(50, ge=1, le=200)
+    sportybet_concurrency: int = Field(50, ge=1, le=200)
+    bet9ja_concurrency: int = Field(15, ge=1, le=100)
+    betpawa_delay_ms: int = Field(0, ge=0, le=5000)
+    sportybet_delay_ms: int = Field(0, ge=0, le=5000)
+    bet9ja_delay_ms: int = Field(25, ge=0, le=5000)
+    request_timeout_s: float = Field(20.0, gt=0, le=300)
+    attempts: int = Field(3, ge=1, le=10)
+    backoff_s: float = Field(1.0, ge=0, le=60)
+
+    batch_size: int = Field(50, ge=1, le=500)
+    scrape_interval_min: float = Field(5.0, ge=0.1, le=1440)
+    cycle_timeout_s: float = Field(1800.0, gt=0)
+    history_retention_days: int = Field(14, ge=1, le=3650)
+    run_retention_days: int = Field(30, ge=1, le=3650)
+    stale_run_after_s: float = Field(300.0, gt=0)
+
+    app_address: str = "127.0.0.1"
+    app_port: int = Field(8501, ge=1, le=65535)
+
+    @field_validator("betpawa_url", "sportybet_url", "bet9ja_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+    def book(self, name: str) -> BookConfig:
+        return BookConfig(
+            name=name,
+            url=getattr(self, f"{name}_url"),
+            concurrency=getattr(self, f"{name}_concurrency"),
+            delay_s=getattr(self, f"{name}_delay_ms") / 1000.0,
+            timeout_s=self.request_timeout_s,
+            attempts=self.attempts,
+            backoff_s=self.backoff_s,
+        )
+
+    def runtime_values(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in RUNTIME_KEYS}
+
+    def with_overrides(self, overrides: dict[str, Any]) -> "Settings":
+        """These settings with values from the settings table applied (validated)."""
+        unknown = set(overrides) - set(RUNTIME_KEYS)
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        data = self.model_dump()
+        data.update(overrides)
+        try:
+            return Settings.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, prefix="")) from None
+
+
+def _describe(exc: ValidationError, prefix: str) -> str:
+    parts = []
+    for err in exc.errors():
+        name = ".".join(str(p) for p in err["loc"]) or "?"
+        label = f"{prefix}{name.upper()}" if prefix else name
+        parts.append(f"{label}: {err['msg']} (got {err.get('input')!r})")
+    return "; ".join(parts)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment; a bad value raises ConfigError naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError("invalid configuration: " + _describe(exc, prefix="ODDSDESK_")) from None
