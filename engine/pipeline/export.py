@@ -1,0 +1,26 @@
+"""The comparison export (DESIGN.md contract): one row per available mapped price."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from engine.markets.margins import add_margins
+from engine.store import Store
+
+EXPORT_COLUMNS = [
+    "sportradar_id", "kickoff_utc", "country", "tournament", "home_team", "away_team", "market", "line",
+    "outcome", "bookmaker", "odds", "margin_pct", "fair_odds", "observed_at",
+]
+
+
+def comparison_frame(store: Store) -> pl.DataFrame:
+    prices = store.current_prices(available_only=True)
+    if prices.is_empty():
+        return pl.DataFrame(schema={c: pl.String for c in EXPORT_COLUMNS})
+    priced = add_margins(prices)
+    return (
+        priced.rename({"sr_id": "sportradar_id", "kickoff": "kickoff_utc", "home": "home_team",
+                       "away": "away_team", "last_seen_at": "observed_at"})
+        .select(EXPORT_COLUMNS)
+        .sort(["kickoff_utc", "sportradar_id", "market", "line", "bookmaker", "outcome"], nulls_last=False)
+    )

@@ -1,0 +1,213 @@
+"""The scheduler process: owns the scrape.
+
+APScheduler 3.x jobs: the scrape cycle on the interval from the settings table, a short poll
+of ``run_requests`` (the app's "scrape now" / "retry failed" / "refresh event" from another
+process), retention cleanup, and a stale-run watchdog. One cycle runs at a time (a lock, plus
+``max_instances=1``/``coalesce``). Misfire grace is set explicitly: APScheduler's default of
+1 s silently skips a run that starts late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import signal
+import sys
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from engine.config import RUNTIME_KEYS, ConfigError, Settings
+from engine.pipeline.cycle import run_cycle
+from engine.pipeline.summary import format_summary
+from engine.pipeline.targets import event_targets, failed_targets
+from engine.store import Store
+
+log = logging.getLogger("oddsdesk.scheduler")
+POLL_S = 2.0
+STATUS_KEY = "scheduler_status"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class SingleInstance:
+    """Refuses a second scheduler on the same database (two writers would fight for every batch)."""
+
+    def __init__(self, db_path: Path):
+        self.path = Path(str(db_path) + ".scheduler.pid")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "a+")
+
+    def acquire(self) -> bool:
+        try:
+            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        self._fh.seek(0)
+        self._fh.truncate()
+        self._fh.write(str(os.getpid()))
+        self._fh.flush()
+        return True
+
+    def holder(self) -> str:
+        try:
+            return self.path.read_text().strip() or "?"
+        except OSError:
+            return "?"
+
+
+class SchedulerService:
+    def __init__(self, settings: Settings, store: Store | None = None):
+        self.base = settings
+        self.store = store or Store(settings.db_path)
+        self.cancel = threading.Event()
+        self.cycle_lock = threading.Lock()
+        self.settings = settings
+        self.scheduler = BackgroundScheduler(
+            timezone=timezone.utc,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+        )
+
+    # settings ------------------------------------------------------------------------------
+    def load_settings(self) -> Settings:
+        saved = {k: v for k, v in self.store.get_settings().items() if k in RUNTIME_KEYS}
+        try:
+            return self.base.with_overrides(saved) if saved else self.base
+        except ConfigError as exc:
+            log.error("saved settings are invalid, keeping the previous ones: %s", exc)
+            return self.settings
+
+    def refresh_settings(self) -> None:
+        new = self.load_settings()
+        if new.scrape_interval_min != self.settings.scrape_interval_min:
+            log.info("scrape interval changed: %s → %s min", self.settings.scrape_interval_min, new.scrape_interval_min)
+            self.scheduler.reschedule_job("scrape", trigger=IntervalTrigger(minutes=new.scrape_interval_min))
+        self.settings = new
+        self.publish_status()
+
+    def publish_status(self) -> None:
+        job = self.scheduler.get_job("scrape")
+        nxt = job.next_run_time.astimezone(timezone.utc).isoformat() if job and job.next_run_time else None
+        self.store.put_settings({STATUS_KEY: {
+            "pid": os.getpid(), "updated_at": utcnow().isoformat(), "next_run_at": nxt,
+            "interval_min": self.settings.scrape_interval_min, "running": self.cycle_lock.locked(),
+        }})
+
+    # jobs ----------------------------------------------------------------------------------
+    def run(self, trigger: str, *, targets=None, kind: str = "full", wait: bool = False):
+        """One cycle, never two at once; a scheduled tick that finds one running is skipped."""
+        if not self.cycle_lock.acquire(blocking=wait):
+            log.info("a cycle is already running; %s run skipped", trigger)
+            return None
+        try:
+            if self.cancel.is_set():
+                return None
+            summary = asyncio.run(run_cycle(self.settings, self.store, trigger, targets=targets, kind=kind,
+                                            cancel=self.cancel))
+            log.info("%s", format_summary(summary))
+            return summary
+        finally:
+            self.cycle_lock.release()
+
+    def scrape_job(self) -> None:
+        self.run("schedule")
+
+    def poll_requests(self) -> None:
+        for req in self.store.claim_run_requests():
+            rid, kind, payload = req["id"], req["kind"], req.get("payload") or {}
+            if isinstance(payload, str):
+                import json
+
+                payload = json.loads(payload or "{}")
+            try:
+                if kind == "scrape_now":
+                    summary = self.run("request", wait=True)
+                elif kind == "retry_failed":
+                    targets = failed_targets(self.store, int(payload["run_id"]))
+                    if not targets:
+                        self.store.finish_run_request(rid, "DONE", f"run {payload['run_id']} has no failed events to retry")
+                        continue
+                    summary = self.run("retry", targets=targets, kind=f"retry of run {payload['run_id']}", wait=True)
+                elif kind == "refresh_event":
+                    targets = event_targets(self.store, str(payload["sr_id"]))
+                    if not targets:
+                        self.store.finish_run_request(rid, "FAILED", f"event {payload['sr_id']} is not known to any book")
+                        continue
+                    summary = self.run("refresh", targets=targets, kind=f"refresh event {payload['sr_id']}", wait=True)
+                else:
+                    self.store.finish_run_request(rid, "FAILED", f"unknown request kind {kind!r}")
+                    continue
+                if summary is None:
+                    self.store.finish_run_request(rid, "FAILED", "scheduler is shutting down")
+                else:
+                    self.store.finish_run_request(rid, "DONE", f"run {summary.run_id}: {summary.status}", summary.run_id)
+            except Exception as exc:
+                log.exception("run request %s failed", rid)
+                self.store.finish_run_request(rid, "FAILED", f"{type(exc).__name__}: {exc}")
+
+    def cleanup_job(self) -> None:
+        counts = self.store.cleanup(self.settings.history_retention_days, self.settings.run_retention_days)
+        self.store.put_settings({"last_cleanup": {"at": utcnow().isoformat(), "deleted": counts}})
+        log.info("retention cleanup: %s", counts)
+
+    def watchdog_job(self) -> None:
+        failed = self.store.fail_stale_runs(
+            self.settings.stale_run_after_s,
+            f"no heartbeat for {self.settings.stale_run_after_s:g}s: the run was stuck or its process died",
+        )
+        if failed:
+            log.warning("watchdog marked stale runs FAILED: %s", failed)
+
+    # lifecycle -----------------------------------------------------------------------------
+    def start(self, first_run_now: bool = True) -> None:
+        recovered = self.store.fail_running_runs(
+            "interrupted: the scheduler stopped (killed or crashed) while this run was RUNNING")
+        if recovered:
+            log.warning("recovered runs left RUNNING by a stopped process: %s", recovered)
+        self.settings = self.load_settings()
+        now = utcnow()
+        s = self.scheduler
+        s.add_job(self.scrape_job, IntervalTrigger(minutes=self.settings.scrape_interval_min), id="scrape",
+                  next_run_time=now if first_run_now else None)
+        s.add_job(self.poll_requests, IntervalTrigger(seconds=POLL_S), id="requests", misfire_grace_time=30)
+        s.add_job(self.refresh_settings, IntervalTrigger(seconds=10), id="settings", next_run_time=now)
+        s.add_job(self.watchdog_job, IntervalTrigger(seconds=60), id="watchdog")
+        s.add_job(self.cleanup_job, IntervalTrigger(hours=1), id="cleanup", next_run_time=now + timedelta(minutes=1))
+        s.start()
+
+    def stop(self) -> None:
+        self.cancel.set()
+        self.scheduler.shutdown(wait=True)
+        try:
+            self.store.put_settings({STATUS_KEY: {"pid": None, "updated_at": utcnow().isoformat(),
+                                                  "next_run_at": None, "stopped": True}})
+        except Exception:
+            log.warning("could not record the scheduler stop", exc_info=True)
+
+
+def run_scheduler(settings: Settings) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stdout)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    guard = SingleInstance(settings.db_path)
+    if not guard.acquire():
+        print(f"oddsdesk scheduler: another scheduler (pid {guard.holder()}) is already running on "
+              f"{settings.db_path}; refusing to start a second one", file=sys.stderr)
+        return 1
+    service = SchedulerService(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    service.start()
+    log.info("scheduler started on %s (pid %s)", settings.db_path, os.getpid())
+    stop.wait()
+    log.info("stopping: finishing the batch in progress, marking the run")
+    service.stop()
+    return 0

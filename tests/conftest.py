@@ -1,0 +1,60 @@
+"""Shared fixtures: a real simulator process on loopback and settings pointing at it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from engine.config import BOOKS, Settings, load_settings  # noqa: E402
+
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def sim_settings(sim, db_path: Path, **overrides) -> Settings:
+    """Settings that talk to the simulator, with test-sized timeouts and backoff."""
+    values = {f"{b}_url": sim.urls[b] for b in BOOKS}
+    values.update(db_path=db_path, request_timeout_s=3.0, backoff_s=0.05, bet9ja_delay_ms=0)
+    values.update(overrides)
+    return load_settings(**values)
+
+
+def sim_env(sim, db_path: Path, **extra: str) -> dict[str, str]:
+    """Environment for a child process (scheduler, CLI, app) pointed at the simulator."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ODDSDESK_")}
+    env.update({f"ODDSDESK_{b.upper()}_URL": sim.urls[b] for b in BOOKS})
+    env.update(ODDSDESK_DB_PATH=str(db_path), ODDSDESK_REQUEST_TIMEOUT_S="3", ODDSDESK_BACKOFF_S="0.05",
+               ODDSDESK_BET9JA_DELAY_MS="0", PYTHONPATH=str(ROOT))
+    env.update(extra)
+    return env
+
+
+def world_of(sim):
+    """The simulator's world rebuilt in this process: the ground truth for assertions."""
+    from engine.simulator.world import build_world
+
+    st = sim.state()
+    return build_world(seed=st["seed"], events=st["events"], anchor=datetime.fromisoformat(st["anchor"]))
+
+
+@pytest.fixture(scope="session")
+def sim() -> Iterator[object]:
+    """A clean simulator (no faults) shared by read-only integration tests: 60 events."""
+    from engine.simulator.process import start_simulator
+
+    with start_simulator(seed=7, events=60) as proc:
+        yield proc
+
+
+@pytest.fixture()
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
