@@ -33,6 +33,7 @@ class FetchError(Exception):
         self.kind = kind
         self.status = status
         self.retry_after = retry_after
+        self.attempts = 1  # set by request_json to the attempts actually made
 
     @property
     def retryable(self) -> bool:
@@ -40,10 +41,10 @@ class FetchError(Exception):
             self.kind == "http_status" and self.status in RETRY_STATUSES
         )
 
-    def to_failure(self, book: str, book_event_id: str | None = None, attempts: int = 1) -> FetchFailure:
+    def to_failure(self, book: str, book_event_id: str | None = None, attempts: int | None = None) -> FetchFailure:
         return FetchFailure(
             book=book, kind=self.kind, message=str(self), status=self.status,
-            book_event_id=book_event_id, attempts=attempts,
+            book_event_id=book_event_id, attempts=attempts or self.attempts,
         )  # type: ignore[arg-type]
 
 
@@ -108,10 +109,14 @@ class BookClient:
             wait=self._wait,
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                attempts += 1
-                body = await self._once(method, path, params, json_body, headers)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    body = await self._once(method, path, params, json_body, headers)
+        except FetchError as exc:
+            exc.attempts = attempts
+            raise
         return body, attempts
 
     async def _once(self, method: str, path: str, params: dict[str, Any] | None, json_body: Any,
