@@ -14,10 +14,11 @@ EXPORT_COLUMNS = [
 
 
 def comparison_frame(store: Store) -> pl.DataFrame:
-    prices = store.current_prices(available_only=True)
+    prices = store.current_prices()
     if prices.is_empty():
         return pl.DataFrame(schema={c: pl.String for c in EXPORT_COLUMNS})
-    priced = add_margins(prices)
+    # Margins over the whole quoted set: a suspended outcome must read "suspended", not "missing".
+    priced = add_margins(prices).filter(pl.col("available"))
     return (
         priced.rename({"sr_id": "sportradar_id", "kickoff": "kickoff_utc", "home": "home_team",
                        "away": "away_team", "last_seen_at": "observed_at"})
