@@ -54,7 +54,8 @@ def test_sigkill_mid_cycle_then_restart_recovers_and_loses_nothing(tmp_path):
                 r = runs(store)
                 if not r or r[0]["status"] != "RUNNING":
                     return None
-                done = store.run_progress(r[0]["id"]).filter(store.run_progress(r[0]["id"])["kind"] == "BATCH_COMPLETE")
+                progress = store.run_progress(r[0]["id"])
+                done = progress.filter(progress["kind"] == "BATCH_COMPLETE")
                 return r[0]["id"] if done.height >= 2 else None
 
             killed_run = wait_for(mid_cycle, 90, "two committed batches", proc, log_path)
