@@ -91,7 +91,8 @@ def test_second_cycle_after_drift_writes_history_only_for_changed_prices(tmp_pat
 
 
 def test_faults_end_partial_store_every_good_event_and_record_each_failure(tmp_path):
-    faults = "all:latency=5;betpawa:500=0.1,429=0.1;sportybet:503=0.1,malformed=0.1;bet9ja:timeout=0.05,truncated=0.1"
+    faults = ("all:latency=5,scope=detail;betpawa:500=0.1,429=0.1;sportybet:503=0.1,malformed=0.1;"
+              "bet9ja:timeout=0.05,truncated=0.1")
     with start_simulator(seed=5, events=40, faults=faults) as sim:
         db = tmp_path / "odds.duckdb"
         store = Store(db)

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -37,6 +37,9 @@ from engine.store.types import (
 
 log = logging.getLogger("oddsdesk.pipeline")
 HEARTBEAT_S = 10.0
+# Batches whose requests may be in flight at once: the next batch starts while the slowest
+# book finishes the previous one, so no book idles at a batch boundary.
+FETCH_AHEAD = 1
 
 
 def utcnow() -> datetime:
@@ -122,18 +125,24 @@ async def _run(settings: Settings, store: Store, summary: RunSummary, clients: d
     summary.batches_total = len(todo)
     await asyncio.to_thread(store.update_run, summary.run_id, events_total=len(targets))
 
-    queue: asyncio.Queue = asyncio.Queue(maxsize=2)
+    queue: asyncio.Queue = asyncio.Queue(maxsize=FETCH_AHEAD + 1)
     writer = asyncio.create_task(_writer(store, summary, queue))
+    pending: deque[asyncio.Task] = deque()
     try:
         for n, batch in enumerate(todo, start=1):
             if cancel.is_set():
                 raise _Cancelled()
-            if writer.done() or summary.error:
+            if summary.error:
                 break  # the writer failed: stop fetching, its error is raised below
             await queue.put(_StartMarker(n, len(batch)))
-            write = await _fetch_batch(summary, clients, batch, n)
-            await queue.put(write)
+            pending.append(asyncio.create_task(_fetch_batch(summary, clients, batch, n)))
+            if len(pending) > FETCH_AHEAD:
+                await queue.put(await pending.popleft())
+        while pending and not summary.error:
+            await queue.put(await pending.popleft())
     finally:
+        for task in pending:
+            task.cancel()
         await queue.put(None)
         await writer  # drains what was fetched: a fetched batch is stored, never dropped
     _finish_status(summary)

@@ -1,0 +1,97 @@
+"""Cycle time against the rate-limit lower bound, on a production-sized simulated world.
+
+The simulator serves ~1,500 events with realistic latency on all three books; `oddsdesk scrape
+--once` runs twice as a separate process (second cycle after one drift epoch). The lower
+bound per book is requests × mean latency ÷ concurrency (+ pacing per slot); the cycle can
+not beat the slowest book's bound. Prints the ratio, database bytes added by the steady-state
+cycle and the cycle process's peak RSS; the last line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.config import BOOKS, load_settings  # noqa: E402
+from engine.simulator.process import start_simulator  # noqa: E402
+from engine.store import Store  # noqa: E402
+
+
+def scrape_once(env: dict[str, str]) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    res = subprocess.run([sys.executable, "-m", "engine.cli", "scrape", "--once"], env=env, cwd=ROOT,
+                         capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    if res.returncode != 0:
+        raise SystemExit(f"scrape failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+    return elapsed, res.stdout
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=1500)
+    ap.add_argument("--latency-ms", type=float, default=150.0)
+    ap.add_argument("--jitter-ms", type=float, default=50.0)
+    args = ap.parse_args()
+
+    defaults = load_settings()
+    faults = f"all:latency={args.latency_ms:g},jitter={args.jitter_ms:g}"
+    with tempfile.TemporaryDirectory() as tmp, start_simulator(seed=1, events=args.events, faults=faults) as sim:
+        db = Path(tmp) / "bench.duckdb"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ODDSDESK_")}
+        env.update({f"ODDSDESK_{b.upper()}_URL": sim.urls[b] for b in BOOKS})
+        env.update(ODDSDESK_DB_PATH=str(db), PYTHONPATH=str(ROOT))
+
+        before = {b: n for b, n in sim.state()["requests"].items()}
+        cycle_s, out = scrape_once(env)
+        after = sim.state()["requests"]
+        peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(out)
+        size1 = os.path.getsize(db)
+
+        sim.advance(1)
+        cycle2_s, out2 = scrape_once(env)
+        print(out2)
+        size2 = os.path.getsize(db)
+        peak_rss_mb = max(peak_rss_mb, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+
+        bounds = {}
+        for b in BOOKS:
+            cfg = defaults.book(b)
+            n = after.get(b, 0) - before.get(b, 0)
+            bounds[b] = n * (args.latency_ms / 1000.0 + cfg.delay_s) / cfg.concurrency
+        bound_s = max(bounds.values())
+        run = Store(db).runs(limit=1).row(0, named=True)
+
+    result = {
+        "events": args.events,
+        "cycle_s": round(cycle_s, 2),
+        "cycle2_s": round(cycle2_s, 2),
+        "bound_s": round(bound_s, 2),
+        "bound_per_book_s": {b: round(v, 2) for b, v in bounds.items()},
+        "requests": {b: after.get(b, 0) - before.get(b, 0) for b in BOOKS},
+        "ratio": round(cycle_s / bound_s, 3),
+        "ratio_cycle2": round(cycle2_s / bound_s, 3),
+        "db_bytes_first_cycle": size1,
+        "db_bytes_per_cycle": size2 - size1,
+        "peak_rss_mb": round(peak_rss_mb, 1),
+        "last_run_status": run["status"],
+    }
+    print(f"cycle {cycle_s:.1f}s (second {cycle2_s:.1f}s) vs rate-limit bound {bound_s:.1f}s "
+          f"→ ratio {result['ratio']} (target ≤ 1.25); +{result['db_bytes_per_cycle'] / 1e6:.1f} MB per "
+          f"steady-state cycle; peak RSS {peak_rss_mb:.0f} MB (target < 300)")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
