@@ -51,7 +51,8 @@ class FetchError(Exception):
 def make_http_client(cfg: BookConfig, headers: dict[str, str] | None = None,
                      transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
     """The only place an httpx client is built (tests pass a transport or use respx)."""
-    limit = max(cfg.concurrency * 2, 10)
+    # As many connections as request slots: a larger pool only costs httpcore scan time.
+    limit = max(cfg.concurrency, 4)
     return httpx.AsyncClient(
         base_url=cfg.url,
         headers=headers or {},
