@@ -1,0 +1,1 @@
+"""The app's pages (one file each, run by ``st.navigation``) and their shared helpers."""

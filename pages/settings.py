@@ -1,0 +1,101 @@
+"""Settings: the scheduler's runtime knobs, validated exactly like the environment, saved to the store.
+
+The scheduler re-reads the ``settings`` table every 10 s and applies a new interval,
+concurrency, pacing or retention without a restart. A value ``Settings.with_overrides``
+rejects is shown next to the form and nothing is saved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+from engine.config import BOOKS, RUNTIME_KEYS, ConfigError
+from engine.store import views
+from pages import _shared
+
+_shared.page()
+
+LABELS: dict[str, tuple[str, str]] = {
+    "scrape_interval_min": ("Scrape interval (minutes)", "a full cycle starts this often; a late one is not doubled"),
+    "batch_size": ("Batch size (events)", "events fetched and stored per batch (one write transaction each)"),
+    **{f"{b}_concurrency": (f"{views.BOOK_LABELS[b]} concurrency", "requests in flight at once to this book")
+       for b in BOOKS},
+    **{f"{b}_delay_ms": (f"{views.BOOK_LABELS[b]} pacing (ms)", "pause after each request, per concurrency slot")
+       for b in BOOKS},
+    "history_retention_days": ("Odds history kept (days)", "price changes older than this are deleted"),
+    "run_retention_days": ("Runs kept (days)", "runs, their progress and per-event rows older than this are deleted"),
+}
+
+st.title("Settings")
+base = _shared.settings()
+saved_all = _shared.fresh("saved_settings")
+saved = {k: v for k, v in saved_all.items() if k in RUNTIME_KEYS}
+try:
+    in_force = base.with_overrides(saved) if saved else base
+    saved_error = None
+except ConfigError as exc:
+    in_force, saved_error = base, str(exc)
+if saved_error:
+    st.warning(f"The saved settings are invalid, so the environment values are in force: {saved_error}")
+
+values: dict[str, Any] = {}
+form_col, note_col = st.columns([3, 2])
+with form_col, st.form("settings_form"):
+    st.markdown("**Schedule**")
+    c = st.columns(2)
+    values["scrape_interval_min"] = c[0].number_input(
+        LABELS["scrape_interval_min"][0], value=float(in_force.scrape_interval_min), step=0.5,
+        key="scrape_interval_min", help=LABELS["scrape_interval_min"][1])
+    values["batch_size"] = c[1].number_input(LABELS["batch_size"][0], value=int(in_force.batch_size), step=10,
+                                             key="batch_size", help=LABELS["batch_size"][1])
+    st.markdown("**Per bookmaker**")
+    for book in BOOKS:
+        c = st.columns(2)
+        for col, key in zip(c, (f"{book}_concurrency", f"{book}_delay_ms")):
+            values[key] = col.number_input(LABELS[key][0], value=int(getattr(in_force, key)), step=1, key=key,
+                                           help=LABELS[key][1])
+    st.markdown("**Retention**")
+    c = st.columns(2)
+    for col, key in zip(c, ("history_retention_days", "run_retention_days")):
+        values[key] = col.number_input(LABELS[key][0], value=int(getattr(in_force, key)), step=1, key=key,
+                                       help=LABELS[key][1])
+    submitted = st.form_submit_button("Save", type="primary")
+
+with note_col:
+    if submitted:
+        try:
+            base.with_overrides(values)
+        except ConfigError as exc:
+            st.error(f"Not saved — {exc}")
+        else:
+            _shared.store().put_settings(values)
+            _shared.invalidate()
+            st.success("Saved. The scheduler applies the new values within ~10 s, without a restart.")
+    st.info("The scheduler re-reads these settings every 10 seconds and applies them without a restart. "
+            "Environment variables (`ODDSDESK_…`) give the start-up defaults.")
+
+st.subheader("Values in force")
+env = base.runtime_values()
+current = _shared.fresh("saved_settings")
+current_saved = {k: v for k, v in current.items() if k in RUNTIME_KEYS}
+try:
+    effective = base.with_overrides(current_saved).runtime_values() if current_saved else env
+except ConfigError:
+    effective = env
+st.dataframe(
+    pl.DataFrame({
+        "Setting": [LABELS[k][0] for k in RUNTIME_KEYS],
+        "Key": list(RUNTIME_KEYS),
+        "In force": [str(effective[k]) for k in RUNTIME_KEYS],
+        "Saved in the app": [str(current_saved[k]) if k in current_saved else "" for k in RUNTIME_KEYS],
+        "Environment / default": [str(env[k]) for k in RUNTIME_KEYS],
+    }),
+    hide_index=True, key="settings_in_force",
+)
+status = current.get("scheduler_status") or {}
+if status:
+    st.caption(f"Scheduler last reported {_shared.ago(_shared.parse_time(status.get('updated_at')))}"
+               + (f", interval {status['interval_min']:g} min" if status.get("interval_min") else ""))

@@ -1,0 +1,26 @@
+"""A new user with no database yet: every page opens and says what to do, nothing crashes."""
+
+from __future__ import annotations
+
+import pytest
+from app_fixtures import open_page
+
+PAGES = ["pages/comparison.py", "pages/event.py", "pages/runs.py", "pages/coverage.py", "pages/sql.py",
+         "pages/settings.py"]
+
+
+def test_missing_database_shows_the_first_steps(tmp_path, monkeypatch):
+    db = tmp_path / "new" / "oddsdesk.duckdb"
+    at = open_page(db, monkeypatch)
+    assert any("No events yet" in i.value and "Scrape now" in i.value for i in at.info)
+    assert any("No run yet" in c.value for c in at.sidebar.caption)
+    assert at.sidebar.button(key="scrape_now")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_opens_on_an_empty_database(tmp_path, monkeypatch, page):
+    at = open_page(tmp_path / "oddsdesk.duckdb", monkeypatch, page)
+    assert not at.exception
+    assert not at.error
+    if page in ("pages/comparison.py", "pages/event.py", "pages/runs.py", "pages/coverage.py"):
+        assert any("Scrape now" in i.value for i in at.info)

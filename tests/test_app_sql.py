@@ -1,0 +1,59 @@
+"""SQL notebook: read-only SQL over the store; writes are refused and change nothing."""
+
+from __future__ import annotations
+
+from app_fixtures import Seeded, open_page, seeded  # noqa: F401  (fixture)
+
+from engine.store import views
+
+PAGE = "pages/sql.py"
+
+
+def run_sql(at, sql: str):
+    at.text_area(key="sql_text").set_value(sql)
+    at.form_submit_button[0].click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def test_select_returns_the_rows_as_a_grid_with_downloads(seeded: Seeded, monkeypatch):
+    at = run_sql(open_page(seeded.db_path, monkeypatch, PAGE),
+                 "SELECT sr_id, home, away FROM events ORDER BY kickoff")
+    result = at.dataframe[0].value
+    expected = seeded.store.events().sort("kickoff")
+    assert list(result["sr_id"]) == expected["sr_id"].to_list()
+    assert [b.label for b in at.download_button] == ["Download CSV", "Download Parquet"]
+    assert not at.error
+
+
+def test_write_statements_are_refused_and_change_nothing(seeded: Seeded, monkeypatch):
+    before = seeded.store.table_counts()
+    at = open_page(seeded.db_path, monkeypatch, PAGE)
+    for sql in ("DELETE FROM events", "UPDATE odds_current SET odds = 1.01", "DROP TABLE scrape_runs",
+                "INSERT INTO settings VALUES ('x', '1', now())", "CREATE TABLE t AS SELECT 1"):
+        run_sql(at, sql)
+        assert at.error and at.error[0].value.startswith("read-only:"), sql
+        assert not at.dataframe
+    assert seeded.store.table_counts() == before
+
+
+def test_copy_to_a_file_is_refused_before_it_runs(seeded: Seeded, monkeypatch, tmp_path):
+    target = tmp_path / "leak.csv"
+    at = run_sql(open_page(seeded.db_path, monkeypatch, PAGE), f"COPY events TO '{target}'")
+    assert at.error[0].value.startswith("read-only: COPY")
+    assert not target.exists()
+
+
+def test_a_syntax_error_is_shown_as_such(seeded: Seeded, monkeypatch):
+    at = run_sql(open_page(seeded.db_path, monkeypatch, PAGE), "SELEC 1")
+    assert at.error[0].value.startswith("SQL error:")
+
+
+def test_example_queries_load_and_run(seeded: Seeded, monkeypatch):
+    at = open_page(seeded.db_path, monkeypatch, PAGE)
+    at.selectbox(key="sql_example").set_value("Prices per book").run()
+    assert at.text_area(key="sql_text").value == views.EXAMPLE_QUERIES["Prices per book"]
+    at.form_submit_button[0].click().run()
+    result = at.dataframe[0].value
+    counts = seeded.store.query("SELECT bookmaker, count(*) AS n FROM odds_current GROUP BY bookmaker")
+    assert dict(zip(result["bookmaker"], result["prices"])) == dict(counts.iter_rows())
