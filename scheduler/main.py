@@ -196,6 +196,7 @@ def run_scheduler(settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stdout)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every 2-s poll at INFO
     guard = SingleInstance(settings.db_path)
     if not guard.acquire():
         print(f"oddsdesk scheduler: another scheduler (pid {guard.holder()}) is already running on "

@@ -133,6 +133,7 @@ def parse_catalogue(text: str) -> Catalogue:
     return Catalogue(markets=markets, by_book_id=by_book_id)
 
 
+@lru_cache(maxsize=65536)
 def normalize_outcome_name(book: str, name: str) -> str:
     """The form in which a book's outcome name is compared.
 

@@ -52,6 +52,13 @@ class SimProcess:
     def advance(self, n: int = 1) -> dict[str, Any]:
         return self._call("POST", "/_sim/advance", {"n": n})
 
+    def warm(self) -> dict[str, Any]:
+        """Pre-render every event detail of the current epoch (can take a while on big worlds)."""
+        resp = self._http.post("/_sim/warm", timeout=600.0)
+        if resp.status_code != 200:
+            raise SimulatorError(f"POST /_sim/warm: HTTP {resp.status_code} {resp.text}")
+        return resp.json()
+
     def set_epoch(self, epoch: int) -> dict[str, Any]:
         return self._call("POST", "/_sim/epoch", {"epoch": epoch})
 

@@ -63,6 +63,13 @@ def _body(payload: Any) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+_DETAIL = {
+    "betpawa": render_betpawa.event_detail,
+    "sportybet": render_sportybet.event_detail,
+    "bet9ja": render_bet9ja.event_detail,
+}
+
+
 class Simulator:
     """The running simulator's state: the world and its lookups, epoch, faults, request counts."""
 
@@ -75,6 +82,8 @@ class Simulator:
         self.started = time.monotonic()
         self.offset = 0
         self.requests = {book: 0 for book in BOOKS}
+        self._cache: dict[tuple[str, str], bytes] = {}
+        self._cache_epoch = -1
         self.stopping: Callable[[], bool] = lambda: False  # serve() points this at uvicorn's exit flag
         self.events: dict[str, dict[str, SimEvent]] = {book: {} for book in BOOKS}
         self.schedule: dict[str, dict[str, list[SimEvent]]] = {book: {} for book in BOOKS}
@@ -111,6 +120,30 @@ class Simulator:
 
     def quotes(self, book: str, event: SimEvent) -> list[Price]:
         return self.world.quotes(book, event.sr_id, self.epoch())
+
+    def detail(self, book: str, event: SimEvent) -> bytes:
+        """An event-detail body, rendered once per epoch: the real books serve cached pages too,
+        and on a shared 2-core machine the simulator's CPU must not be billed to the scraper."""
+        epoch = self.epoch()
+        if epoch != self._cache_epoch:
+            self._cache.clear()
+            self._cache_epoch = epoch
+        key = (book, event.sr_id)
+        body = self._cache.get(key)
+        if body is None:
+            prices = self.world.quotes(book, event.sr_id, epoch)
+            noise = noise_for_event(book, event.sr_id, prices)
+            body = self._cache[key] = _body(_DETAIL[book](event, prices, noise))
+        return body
+
+    def warm(self) -> int:
+        """Render every event detail of the current epoch ahead of time (benchmarks call this)."""
+        n = 0
+        for book in BOOKS:
+            for event in self.events[book].values():
+                self.detail(book, event)
+                n += 1
+        return n
 
     def state(self) -> dict[str, Any]:
         return {
@@ -149,7 +182,7 @@ async def _answer(request: Request, sim: Simulator, book: str, endpoint: Endpoin
         headers = {"Retry-After": str(decision.settings.retry_after_s)} if decision.fault == "429" else None
         return Response(content, status_code=status, media_type=media, headers=headers)
     status, payload = render()
-    body = _body(payload)
+    body = payload if isinstance(payload, bytes) else _body(payload)
     if decision.fault == "truncated":
         body = body[: max(1, int(len(body) * (0.1 + 0.8 * decision.cut)))]
     elif decision.fault == "malformed":
@@ -192,8 +225,7 @@ def _betpawa_routes(sim: Simulator) -> list[Route]:
             ev = sim.events[book].get(event_id)
             if ev is None:
                 return 404, render_betpawa.not_found(event_id)
-            prices = sim.quotes(book, ev)
-            return 200, render_betpawa.event_detail(ev, prices, noise_for_event(book, ev.sr_id, prices))
+            return 200, sim.detail(book, ev)
         return await _answer(request, sim, book, "detail", render)
 
     base = "/betpawa/api/sportsbook/v3"
@@ -247,8 +279,7 @@ def _sportybet_routes(sim: Simulator) -> list[Route]:
             ev = sim.events[book].get(request.query_params.get("eventId", ""))
             if ev is None:
                 return 200, render_sportybet.not_found()
-            prices = sim.quotes(book, ev)
-            return 200, render_sportybet.event_detail(ev, prices, noise_for_event(book, ev.sr_id, prices))
+            return 200, sim.detail(book, ev)
         return await _answer(request, sim, book, "detail", render)
 
     base = "/sportybet/api/ng/factsCenter"
@@ -295,8 +326,7 @@ def _bet9ja_routes(sim: Simulator) -> list[Route]:
             ev = sim.events[book].get(request.query_params.get("EVENTID", ""))
             if ev is None:
                 return 200, render_bet9ja.not_found()
-            prices = sim.quotes(book, ev)
-            return 200, render_bet9ja.event_detail(ev, prices, noise_for_event(book, ev.sr_id, prices))
+            return 200, sim.detail(book, ev)
         return await _answer(request, sim, book, "detail", render)
 
     base = "/bet9ja/desktop/feapi/PalimpsestAjax"
@@ -338,6 +368,10 @@ def _control_routes(sim: Simulator) -> list[Route]:
         sim.set_epoch(epoch)
         return JSONResponse(sim.state())
 
+    async def warm(request: Request) -> Response:
+        rendered = await asyncio.to_thread(sim.warm)
+        return JSONResponse({"rendered": rendered, "epoch": sim.epoch()})
+
     async def faults(request: Request) -> Response:
         try:
             body = await _json_body(request)
@@ -352,6 +386,7 @@ def _control_routes(sim: Simulator) -> list[Route]:
         Route("/_sim/advance", advance, methods=["POST"]),
         Route("/_sim/epoch", set_epoch, methods=["POST"]),
         Route("/_sim/faults", faults, methods=["PUT"]),
+        Route("/_sim/warm", warm, methods=["POST"]),
     ]
 
 
