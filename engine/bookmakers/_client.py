@@ -10,13 +10,13 @@ costs one request, never the run.
 from __future__ import annotations
 
 import asyncio
-import json
 import ssl
 from functools import lru_cache
 import time
 from typing import Any, ClassVar
 
 import httpx
+import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from engine.bookmakers._models import Discovery, DiscoveredEvent, FetchFailure, ParsedEvent
@@ -178,8 +178,8 @@ class BookClient:
             raise FetchError("http_status", f"HTTP {resp.status_code}", status=resp.status_code,
                              retry_after=_retry_after(resp))
         try:
-            return json.loads(content)
-        except ValueError as exc:
+            return orjson.loads(content)
+        except orjson.JSONDecodeError as exc:
             raise FetchError("malformed", f"invalid JSON ({len(content)} bytes): {exc}") from None
 
     # The book-specific half -------------------------------------------------------------
