@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     backoff_s: float = Field(1.0, ge=0, le=60)
 
     batch_size: int = Field(50, ge=1, le=500)
+    # Processes that decode event payloads off the event loop (0 = decode inline).
+    decode_workers: int = Field(1, ge=0, le=16)
     scrape_interval_min: float = Field(5.0, ge=0.1, le=1440)
     cycle_timeout_s: float = Field(1800.0, gt=0)
     history_retention_days: int = Field(14, ge=1, le=3650)

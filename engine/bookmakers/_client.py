@@ -10,9 +10,11 @@ costs one request, never the run.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import ssl
-from functools import lru_cache
 import time
+from datetime import datetime
+from functools import lru_cache
 from typing import Any, ClassVar
 
 import httpx
@@ -138,9 +140,9 @@ class BookClient:
             return exc.retry_after
         return min(self.cfg.backoff_s * (2 ** (state.attempt_number - 1)), 10.0)
 
-    async def request_json(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                           json_body: Any = None, headers: dict[str, str] | None = None) -> tuple[Any, int]:
-        """JSON body of one request, and the attempts it took; raises FetchError when it fails."""
+    async def request_bytes(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                            json_body: Any = None, headers: dict[str, str] | None = None) -> tuple[bytes, int]:
+        """Body of one successful (2xx) request, and the attempts it took; raises FetchError."""
         attempts = 0
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.cfg.attempts),
@@ -152,14 +154,19 @@ class BookClient:
             async for attempt in retrying:
                 with attempt:
                     attempts += 1
-                    body = await self._once(method, path, params, json_body, headers)
+                    content = await self._once(method, path, params, json_body, headers)
         except FetchError as exc:
             exc.attempts = attempts
             raise
-        return body, attempts
+        return content, attempts
+
+    async def request_json(self, method: str, path: str, **kw: Any) -> tuple[Any, int]:
+        """JSON body of one request, and the attempts it took; raises FetchError when it fails."""
+        content, attempts = await self.request_bytes(method, path, **kw)
+        return decode_json(content, attempts), attempts
 
     async def _once(self, method: str, path: str, params: dict[str, Any] | None, json_body: Any,
-                    headers: dict[str, str] | None) -> Any:
+                    headers: dict[str, str] | None) -> bytes:
         async with self._slots:
             self.requests += 1
             try:
@@ -177,18 +184,50 @@ class BookClient:
         if resp.status_code >= 400:
             raise FetchError("http_status", f"HTTP {resp.status_code}", status=resp.status_code,
                              retry_after=_retry_after(resp))
-        try:
-            return orjson.loads(content)
-        except orjson.JSONDecodeError as exc:
-            raise FetchError("malformed", f"invalid JSON ({len(content)} bytes): {exc}") from None
+        return content
 
     # The book-specific half -------------------------------------------------------------
 
-    async def discover(self) -> Discovery:  # pragma: no cover - abstract
+    async def discover(self, now: datetime | None = None) -> Discovery:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    async def fetch_event(self, event: DiscoveredEvent) -> ParsedEvent | FetchFailure:  # pragma: no cover
+    def event_request(self, event: DiscoveredEvent) -> tuple[str, dict[str, Any] | None]:  # pragma: no cover
+        """Path and query parameters of the event-detail request."""
         raise NotImplementedError
+
+    async def fetch_event_body(self, event: DiscoveredEvent) -> tuple[bytes, int] | FetchFailure:
+        """The raw detail body (and attempts), so the CPU-bound decode can run elsewhere."""
+        path, params = self.event_request(event)
+        try:
+            return await self.request_bytes("GET", path, params=params)
+        except FetchError as exc:
+            return self.request_failure(exc, event)
+
+    def request_failure(self, exc: FetchError, event: DiscoveredEvent) -> FetchFailure:
+        return exc.to_failure(self.name, event.book_event_id)
+
+    async def fetch_event(self, event: DiscoveredEvent) -> ParsedEvent | FetchFailure:
+        """The event's canonical prices, or why not; one bad event never raises into the run."""
+        raw = await self.fetch_event_body(event)
+        if isinstance(raw, FetchFailure):
+            return raw
+        return decode_event(self.name, raw[0], event, raw[1])
+
+
+def decode_json(content: bytes, attempts: int = 1) -> Any:
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError as exc:
+        err = FetchError("malformed", f"invalid JSON ({len(content)} bytes): {exc}")
+        err.attempts = attempts
+        raise err from None
+
+
+def decode_event(book: str, content: bytes, event: DiscoveredEvent, attempts: int) -> ParsedEvent | FetchFailure:
+    """Detail body → canonical prices or a typed failure; pure and picklable, so a process
+    pool can run it off the event loop."""
+    module = importlib.import_module(f"engine.bookmakers.{book}")
+    return module.decode_event(content, event, attempts)
 
 
 def now_ms() -> int:

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from engine.bookmakers._client import USER_AGENT_144, BookClient, FetchError
+from engine.bookmakers._client import USER_AGENT_144, BookClient, FetchError, decode_json
 from engine.bookmakers._models import (
     BAD_ODDS,
     INVALID_SPECIFIER,
@@ -405,7 +405,7 @@ class Bet9jaClient(BookClient):
                                                      params={"DISP": "0", "v_cache_version": CACHE_VERSION})
             tournaments = parse_tree(body)
         except (FetchError, MalformedPayload) as exc:
-            found.failures.append(self._failure(exc, context="sport tree", attempts=attempts))
+            found.failures.append(_failure(exc, context="sport tree", attempts=attempts))
             found.tree_failed = True
             found.seconds = time.perf_counter() - started
             return found
@@ -431,25 +431,31 @@ class Bet9jaClient(BookClient):
             body, attempts = await self.request_json("GET", EVENTS_PATH, params=params)
             return parse_event_list(body, tournament, now)
         except (FetchError, MalformedPayload) as exc:
-            return self._failure(exc, context=f"group {tournament.tournament_id} ({tournament.name})",
+            return _failure(exc, context=f"group {tournament.tournament_id} ({tournament.name})",
                                  attempts=attempts)
 
-    async def fetch_event(self, event: DiscoveredEvent) -> ParsedEvent | FetchFailure:
-        params = {"EVENTID": event.book_event_id, "v_cache_version": CACHE_VERSION}
-        attempts = 0
-        try:
-            body, attempts = await self.request_json("GET", EVENT_PATH, params=params)
-            data = _unwrap(body, ok=frozenset({"OK", "D"}), not_found=frozenset({"E"}))
-            return parse_event(data, hint=event)
-        except (FetchError, MalformedPayload) as exc:
-            return self._failure(exc, context=f"event {event.book_event_id}",
-                                 book_event_id=event.book_event_id, attempts=attempts)
+    def event_request(self, event: DiscoveredEvent) -> tuple[str, dict[str, Any] | None]:
+        return EVENT_PATH, {"EVENTID": event.book_event_id, "v_cache_version": CACHE_VERSION}
 
-    def _failure(self, exc: FetchError | MalformedPayload, context: str,
-                 book_event_id: str | None = None, attempts: int = 0) -> FetchFailure:
-        """``attempts``: from the body's request when one arrived, else as counted by request_json."""
-        if isinstance(exc, MalformedPayload):
-            exc = FetchError("malformed", str(exc))
-        attempts = attempts or exc.attempts
-        return FetchFailure(book=NAME, kind=exc.kind, message=f"{context}: {exc}",  # type: ignore[arg-type]
-                            status=exc.status, book_event_id=book_event_id, attempts=attempts)
+    def request_failure(self, exc: FetchError, event: DiscoveredEvent) -> FetchFailure:
+        return _failure(exc, context=f"event {event.book_event_id}", book_event_id=event.book_event_id)
+
+
+def _failure(exc: FetchError | MalformedPayload, context: str,
+             book_event_id: str | None = None, attempts: int = 0) -> FetchFailure:
+    """``attempts``: from the body's request when one arrived, else as counted by request_json."""
+    if isinstance(exc, MalformedPayload):
+        exc = FetchError("malformed", str(exc))
+    attempts = attempts or exc.attempts
+    return FetchFailure(book=NAME, kind=exc.kind, message=f"{context}: {exc}",  # type: ignore[arg-type]
+                        status=exc.status, book_event_id=book_event_id, attempts=attempts)
+
+
+def decode_event(content: bytes, event: DiscoveredEvent, attempts: int) -> ParsedEvent | FetchFailure:
+    """An event-detail body → canonical prices, or the typed failure (pure: runs in a worker)."""
+    try:
+        data = _unwrap(decode_json(content, attempts), ok=frozenset({"OK", "D"}), not_found=frozenset({"E"}))
+        return parse_event(data, hint=event)
+    except (FetchError, MalformedPayload) as exc:
+        return _failure(exc, context=f"event {event.book_event_id}", book_event_id=event.book_event_id,
+                        attempts=attempts)

@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, ValidationError
 
-from engine.bookmakers._client import USER_AGENT_144, BookClient, FetchError
+from engine.bookmakers._client import USER_AGENT_144, BookClient, FetchError, decode_json
 from engine.bookmakers._models import (
     BAD_ODDS,
     INVALID_SPECIFIER,
@@ -593,13 +593,21 @@ class BetPawaClient(BookClient):
                                 book_event_id=event.book_event_id)
         return replace(event, sr_id=head.sr_id) if head.sr_id else None
 
-    async def fetch_event(self, event: DiscoveredEvent) -> ParsedEvent | FetchFailure:
-        try:
-            payload, attempts = await self.request_json("GET", event_path(event.book_event_id))
-        except FetchError as exc:
-            return self._failure(exc, f"event {event.book_event_id}", event.book_event_id)
-        try:
-            return parse_event(payload, hint=event)
-        except MalformedPayload as exc:
-            return FetchFailure(book=NAME, kind="malformed", message=f"event {event.book_event_id}: {exc}",
-                                book_event_id=event.book_event_id, attempts=attempts)
+    def event_request(self, event: DiscoveredEvent) -> tuple[str, dict[str, Any] | None]:
+        return event_path(event.book_event_id), None
+
+    def request_failure(self, exc: FetchError, event: DiscoveredEvent) -> FetchFailure:
+        return self._failure(exc, f"event {event.book_event_id}", event.book_event_id)
+
+
+def decode_event(content: bytes, event: DiscoveredEvent, attempts: int) -> ParsedEvent | FetchFailure:
+    """An event-detail body → canonical prices, or the typed failure (pure: runs in a worker)."""
+    context = f"event {event.book_event_id}"
+    try:
+        return parse_event(decode_json(content, attempts), hint=event)
+    except FetchError as exc:
+        return FetchFailure(book=NAME, kind=exc.kind, message=f"{context}: {exc}",  # type: ignore[arg-type]
+                            status=exc.status, book_event_id=event.book_event_id, attempts=attempts)
+    except MalformedPayload as exc:
+        return FetchFailure(book=NAME, kind="malformed", message=f"{context}: {exc}",
+                            book_event_id=event.book_event_id, attempts=attempts)

@@ -25,7 +25,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
-from engine.bookmakers._client import USER_AGENT_144, BookClient, FetchError, now_ms
+from engine.bookmakers._client import USER_AGENT_144, BookClient, FetchError, decode_json, now_ms
 from engine.bookmakers._models import (
     BAD_ODDS,
     INVALID_SPECIFIER,
@@ -517,15 +517,17 @@ class SportyBetClient(BookClient):
         except MalformedPayload as exc:
             return _payload_failure(exc, not_found=False, attempts=attempts, about=about)
 
-    async def fetch_event(self, event: DiscoveredEvent) -> ParsedEvent | FetchFailure:
-        """The event's markets, or why not; one bad event never raises into the run."""
-        try:
-            body, attempts = await self.request_json("GET", EVENT_PATH, params={
-                "eventId": event.book_event_id, "productId": PRODUCT_PREMATCH, "_t": now_ms(),
-            })
-        except FetchError as exc:
-            return exc.to_failure(NAME, event.book_event_id)
-        try:
-            return parse_event(envelope_data(body), hint=event)
-        except MalformedPayload as exc:
-            return _payload_failure(exc, not_found=True, attempts=attempts, book_event_id=event.book_event_id)
+    def event_request(self, event: DiscoveredEvent) -> tuple[str, dict[str, Any] | None]:
+        return EVENT_PATH, {"eventId": event.book_event_id, "productId": PRODUCT_PREMATCH, "_t": now_ms()}
+
+
+def decode_event(content: bytes, event: DiscoveredEvent, attempts: int) -> ParsedEvent | FetchFailure:
+    """An event-detail body → canonical prices, or the typed failure (pure: runs in a worker)."""
+    try:
+        body = decode_json(content, attempts)
+    except FetchError as exc:
+        return exc.to_failure(NAME, event.book_event_id)
+    try:
+        return parse_event(envelope_data(body), hint=event)
+    except MalformedPayload as exc:
+        return _payload_failure(exc, not_found=True, attempts=attempts, book_event_id=event.book_event_id)

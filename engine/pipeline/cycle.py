@@ -23,6 +23,7 @@ from engine.bookmakers import make_client
 from engine.bookmakers._client import BookClient
 from engine.bookmakers._models import DiscoveredEvent, FetchFailure, ParsedEvent
 from engine.config import BOOKS, Settings
+from engine.pipeline import decoding
 from engine.pipeline.matching import MatchedEvent, batches, match_events
 from engine.pipeline.summary import BookStats, RunSummary
 from engine.store import Store
@@ -76,6 +77,7 @@ async def run_cycle(
                          books={b: BookStats() for b in BOOKS})
     await asyncio.to_thread(store.add_progress, run_id, "CYCLE_START", f"{kind} run started ({trigger})")
     clients = {b: make_client(b, settings, transport) for b in BOOKS}
+    decoding.configure(settings.decode_workers)
     beat = asyncio.create_task(_heartbeat(store, run_id))
     try:
         await asyncio.wait_for(_run(settings, store, summary, clients, targets, cancel),
@@ -186,7 +188,11 @@ async def _discover(store: Store, summary: RunSummary, clients: dict[str, BookCl
 async def _fetch_one(client: BookClient, listing: DiscoveredEvent) -> tuple[ParsedEvent | FetchFailure, float]:
     t0 = time.perf_counter()
     try:
-        res = await client.fetch_event(listing)
+        raw = await client.fetch_event_body(listing)
+        secs = time.perf_counter() - t0
+        if isinstance(raw, FetchFailure):
+            return raw, secs
+        return await decoding.decode(client.name, raw[0], listing, raw[1]), secs
     except Exception as exc:  # a client bug must cost one event, not the run
         res = FetchFailure(book=client.name, kind="malformed", message=f"{type(exc).__name__}: {exc}",
                            book_event_id=listing.book_event_id)
