@@ -115,6 +115,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 p.kill()
 
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
     try:
         if args.simulate:
             from engine.simulator.process import start_simulator

@@ -115,7 +115,9 @@ run_detail(run_id)
 
 status = _shared.live("event_status", run_id)
 failed = status.filter(pl.col("has_failure")) if not status.is_empty() else status
-st.markdown(f"**Events of run #{run_id}** — {status.height} stored, {failed.height} with a failed book")
+running = runs.filter(pl.col("id") == run_id)["status"].to_list() == ["RUNNING"]
+st.markdown(f"**Events of run #{run_id}** — {status.height} stored, {failed.height} with a failed book"
+            + (" (as of page load: the run is still going)" if running else ""))
 retry = st.button("Retry failed events", key="retry_failed", disabled=failed.is_empty(),
                   help="Re-fetch exactly the failed (event, book) pairs of this run")
 if retry:
@@ -123,7 +125,8 @@ if retry:
 _shared.request_state("retry_request")
 
 if status.is_empty():
-    st.caption("No per-event rows for this run (it stopped before storing a batch).")
+    st.caption("This run is still fetching its first batch; its events appear as batches are stored."
+               if running else "No per-event rows for this run (it stopped before storing a batch).")
 else:
     only_failed = st.toggle("Only events with failures", value=not failed.is_empty(), key=f"only_failed_{run_id}")
     rows = failed if only_failed else status
