@@ -36,6 +36,26 @@ def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None
     raise AssertionError(f"timed out waiting for {what}" + (f":\n{log_path.read_text()[-3000:]}" if log_path else ""))
 
 
+def children(pid: int) -> list[int]:
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                kids.append(int(entry))
+    return kids
+
+
+def gone(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
 def runs(store: Store):
     return list(store.runs(limit=20).iter_rows(named=True))
 
@@ -60,8 +80,12 @@ def test_sigkill_mid_cycle_then_restart_recovers_and_loses_nothing(tmp_path):
 
             killed_run = wait_for(mid_cycle, 90, "two committed batches", proc, log_path)
             committed = store.table_counts()["odds_current"]
+            workers = children(proc.pid)  # the payload decode worker(s)
+            assert workers
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(10)
+            # Nothing the killed scheduler started may live on as an orphan.
+            wait_for(lambda: all(gone(w) for w in workers), 15, "the decode workers to exit")
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -40,7 +40,7 @@ log = logging.getLogger("oddsdesk.pipeline")
 HEARTBEAT_S = 10.0
 # Batches whose requests may be in flight at once: the next batch starts while the slowest
 # book finishes the previous one, so no book idles at a batch boundary.
-FETCH_AHEAD = 1
+FETCH_AHEAD = 2
 
 
 def utcnow() -> datetime:

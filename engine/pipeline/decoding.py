@@ -12,6 +12,9 @@ import asyncio
 import atexit
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -35,8 +38,20 @@ def _get_pool() -> ProcessPoolExecutor | None:
     global _pool
     if _workers and _pool is None:
         # spawn: the scheduler process has threads, and forking those is unsafe.
-        _pool = ProcessPoolExecutor(_workers, mp_context=multiprocessing.get_context("spawn"))
+        _pool = ProcessPoolExecutor(_workers, mp_context=multiprocessing.get_context("spawn"),
+                                    initializer=_exit_with_parent, initargs=(os.getpid(),))
     return _pool
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In the worker: leave when the scheduler dies, even by SIGKILL (no orphans left behind)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def shutdown() -> None:
