@@ -21,10 +21,12 @@ navigation = st.navigation(
         "Analysis": [
             st.Page("pages/comparison.py", title="Odds comparison", icon="📊", default=True),
             st.Page("pages/event.py", title="Event detail", icon="🔎"),
+            st.Page("pages/value.py", title="Value & arbitrage", icon="🎯"),
             st.Page("pages/coverage.py", title="Coverage", icon="🧭"),
         ],
         "Status": [
             st.Page("pages/runs.py", title="Scrape runs", icon="🔄"),
+            st.Page("pages/storage.py", title="Storage", icon="💾"),
         ],
         "Utilities": [
             st.Page("pages/sql.py", title="SQL notebook", icon="🧮"),

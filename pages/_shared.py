@@ -118,20 +118,20 @@ def _slow(path: str, view: str, *args: Any) -> Any:
 
 def live(view: str, *args: Any) -> Any:
     """A view re-read at most every 2 s (run progress, requests, sidebar)."""
-    return _guarded(_live, view, *args)
+    return guarded(_live, view, *args)
 
 
 def fresh(view: str, *args: Any) -> Any:
     """A view re-read at most every 10 s (grids)."""
-    return _guarded(_fresh, view, *args)
+    return guarded(_fresh, view, *args)
 
 
 def slow(view: str, *args: Any) -> Any:
     """A view re-read at most every 30 s (unmapped markets)."""
-    return _guarded(_slow, view, *args)
+    return guarded(_slow, view, *args)
 
 
-def _guarded(cached: Any, view: str, *args: Any) -> Any:
+def guarded(cached: Any, view: str, *args: Any) -> Any:
     try:
         return cached(db(), view, *args)
     except (duckdb.Error, sa.exc.SQLAlchemyError, OSError, SchemaError) as exc:  # a message, not a traceback
