@@ -77,6 +77,7 @@ def test_analyst_runs_the_whole_product_in_a_browser(tmp_path: Path, artifacts: 
             visit_coverage(page, store, artifacts)
             run_sql(page, store, artifacts)
             visit_settings(page, artifacts)
+            visit_value_and_storage(page, store, artifacts)
 
         assert stop_product(product) == 0, product.log_tail()
         left = still_running(children, session=product.proc.pid)
@@ -287,6 +288,19 @@ def visit_settings(page: Page, artifacts: Path) -> None:
     expect(page.get_by_role("heading", name="Values in force")).to_be_visible()
     assert not exceptions(page)
     page.screenshot(path=artifacts / "e2e-settings.png", full_page=True)
+
+
+def visit_value_and_storage(page: Page, store: Store, artifacts: Path) -> None:
+    """The issue-7 pages render on the live database without an exception box."""
+    nav(page, "Value & arbitrage")
+    expect(page.locator("h1")).to_have_text("Value & arbitrage")
+    assert not exceptions(page)
+    page.screenshot(path=artifacts / "e2e-value.png", full_page=True)
+    nav(page, "Storage")
+    expect(page.locator("h1")).to_have_text("Storage")
+    expect(page.get_by_text(f"{store.table_counts()['events']:,}").first).to_be_visible()
+    assert not exceptions(page)
+    page.screenshot(path=artifacts / "e2e-storage.png", full_page=True)
 
 
 # --- small helpers -------------------------------------------------------------------------------

@@ -53,7 +53,10 @@ def test_one_cycle_stores_exactly_the_simulators_prices(sim, tmp_path):
     assert (missing, extra) == (0, 0)
     run = store.run(summary.run_id)
     assert run["status"] == "COMPLETED"
-    kinds = store.run_progress(summary.run_id)["kind"].to_list()
+    progress = store.run_progress(summary.run_id)
+    done = [d for d in progress["batches_done"].to_list() if d is not None]
+    assert done == sorted(done) and done[-1] == summary.batches_total  # the bar never goes backwards
+    kinds = progress["kind"].to_list()
     assert kinds[0] == "CYCLE_START" and kinds[-1] == "CYCLE_COMPLETE"
     assert {"DISCOVERY_COMPLETE", "BATCH_START", "BATCH_COMPLETE"} <= set(kinds)
     # Every event has a status row naming the books requested and scraped.

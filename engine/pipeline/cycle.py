@@ -296,7 +296,7 @@ async def _writer(store: Store, summary: RunSummary, queue: asyncio.Queue) -> No
             if isinstance(item, _StartMarker):
                 await asyncio.to_thread(store.add_progress, summary.run_id, "BATCH_START",
                                         f"batch {item.batch_no}/{summary.batches_total}: {item.events} events",
-                                        None, item.batch_no - 1, summary.batches_total)
+                                        None, summary.batches_done, summary.batches_total)
                 continue
             t0 = time.perf_counter()
             result = await asyncio.to_thread(store.store_batch, item)
