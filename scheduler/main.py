@@ -182,9 +182,20 @@ class SchedulerService:
         s.add_job(self.cleanup_job, IntervalTrigger(hours=1), id="cleanup", next_run_time=now + timedelta(minutes=1))
         s.start()
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float = 120.0) -> None:
+        """Stop taking jobs, let the cycle in hand store its batch and end CANCELLED, then exit.
+
+        ``shutdown(wait=True)`` joins the job threads while holding the scheduler's job-store
+        lock, which a job calling ``get_job`` at that moment waits on forever (seen: a
+        scheduler that ignored SIGTERM); so wait on our own cycle lock instead.
+        """
         self.cancel.set()
-        self.scheduler.shutdown(wait=True)
+        self.scheduler.pause()
+        if self.cycle_lock.acquire(timeout=grace_s):
+            self.cycle_lock.release()
+        else:
+            log.error("the running cycle did not stop within %ss; exiting anyway", grace_s)
+        self.scheduler.shutdown(wait=False)
         try:
             self.store.put_settings({STATUS_KEY: {"pid": None, "updated_at": utcnow().isoformat(),
                                                   "next_run_at": None, "stopped": True}})
