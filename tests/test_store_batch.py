@@ -250,3 +250,42 @@ def test_query_cannot_write(store, run_id):
     with pytest.raises(Exception, match="read-only"):
         store.query("DELETE FROM scrape_runs")
     assert store.run(run_id) is not None
+
+
+def test_many_batches_keep_one_current_row_per_price_and_match_a_model(store, run_id):
+    """Random quotes, suspensions, dropped and returning prices and failed books over many
+    batches: odds_current (which has no index: the diff keeps its key) and the history count
+    always agree with a plain model of the rules."""
+    import random
+
+    rng = random.Random(20260301)
+    keys = [("61300001", book, m, ln, o) for book in ("betpawa", "sportybet") for m, ln, o, _ in ONE_X_TWO + TOTALS]
+    keys += [("61300001", "betpawa", "asian_handicap_ft", ln, o) for ln in (-0.25, 0.0, 0.25) for o in ("home", "away")]
+    model: dict[tuple, dict] = {}
+    history = 0
+    for n in range(12):
+        at = T0 + timedelta(minutes=5 * n)
+        scraped = [b for b in ("betpawa", "sportybet") if rng.random() > 0.2]
+        rows = [(*k, round(rng.choice((1.5, 1.9, 2.4)), 2), rng.random() > 0.15)
+                for k in keys if k[1] in scraped and rng.random() > 0.2]
+        store.store_batch(make_batch(run_id, at, rows, scraped=[("61300001", b) for b in scraped]))
+        quoted = {r[:5]: r[5:] for r in rows}
+        for key, (odds, available) in quoted.items():
+            old = model.get(key)
+            if old is None or (old["odds"], old["available"]) != (odds, available):
+                history += 1
+                pulled = None if available else (old["unavailable_at"] if old and not old["available"] else at)
+                model[key] = {"odds": odds, "available": available, "changed_at": at, "unavailable_at": pulled}
+            model[key]["last_seen_at"] = at
+        for key, old in model.items():
+            if key not in quoted and key[1] in scraped and old["available"]:
+                history += 1
+                old.update(available=False, changed_at=at, unavailable_at=at)
+
+        current = store.current_prices()
+        got = {(r["sr_id"], r["bookmaker"], r["market"], r["line"], r["outcome"]):
+               {c: r[c] for c in ("odds", "available", "changed_at", "last_seen_at", "unavailable_at")}
+               for r in current.iter_rows(named=True)}
+        assert current.height == len(got) == len(model)
+        assert got == model
+        assert store.table_counts()["odds_history"] == history

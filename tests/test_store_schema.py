@@ -72,3 +72,46 @@ def test_a_file_from_a_newer_version_is_refused(tmp_path):
 
     with pytest.raises(SchemaError, match="version 99"):
         Store(path).runs()
+
+
+def test_a_version_1_file_keeps_its_rows_and_loses_the_growing_tables_primary_keys(tmp_path):
+    from datetime import UTC, datetime
+
+    import polars as pl
+
+    from engine.store.schema import NO_LINE
+    from engine.store.types import PRICE_SCHEMA, UNMAPPED_SCHEMA, BatchWrite, EventRow, ScrapeStatusRow
+
+    path = tmp_path / "odds.duckdb"
+    engine = sa.create_engine(f"duckdb:///{path}", poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        migrate(conn, STEPS[:1])
+        conn.execute(sa.text("INSERT INTO odds_current VALUES ('61300001', 'betpawa', '1x2_ft', :no_line, 'home', "
+                             "NULL, 2.1, true, '2026-03-01 12:00', '2026-03-01 12:00', NULL)"), {"no_line": NO_LINE})
+        conn.execute(sa.text("INSERT INTO run_progress VALUES "
+                             "(1, 1, '2026-03-01 12:00', 'CYCLE_START', '', NULL, NULL, NULL)"))
+    engine.dispose()
+    keyed = "SELECT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' ORDER BY 1"
+    con = duckdb.connect(str(path))
+    assert {"odds_current", "run_progress", "event_scrape_status"} <= {r[0] for r in con.execute(keyed).fetchall()}
+    con.close()
+
+    store = Store(path)
+    assert version(store) == [len(STEPS)]
+    assert not {"odds_current", "run_progress", "event_scrape_status"} & set(store.query(keyed)["table_name"])
+    assert store.current_prices()["odds"].to_list() == [2.1]
+    assert store.run_progress(1)["kind"].to_list() == ["CYCLE_START"]
+
+    run_id = store.start_run("scheduled", ["betpawa"])
+    at = datetime(2026, 3, 1, 12, 5, tzinfo=UTC)
+    result = store.store_batch(BatchWrite(
+        run_id=run_id, batch_no=1, observed_at=at,
+        events=[EventRow("61300001", at, "England", "Premier League", "Arsenal", "Chelsea")], book_events=[],
+        prices=pl.DataFrame([("61300001", "betpawa", "1x2_ft", None, "home", 2.2, True)], schema=PRICE_SCHEMA,
+                            orient="row"),
+        scraped=[("61300001", "betpawa")],
+        statuses=[ScrapeStatusRow("61300001", ("betpawa",), ("betpawa",), (), {}, 5)],
+        unmapped=pl.DataFrame(schema=UNMAPPED_SCHEMA),
+    ))
+    assert (result.inserted, result.changed) == (0, 1)
+    assert store.current_prices()["odds"].to_list() == [2.2]

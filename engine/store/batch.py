@@ -1,21 +1,22 @@
 """Storing one fetched batch: the SQL of ``Store.store_batch``, run inside its transaction.
 
 Everything goes in as registered Arrow frames and set-based ``INSERT … SELECT`` / ``UPDATE …
-FROM``; Python only shapes the frames. The price diff is computed once, in SQL, against
-``odds_current`` *before* it is updated (the earlier tool compared new data with itself and
-recorded no history, BUG-037/038), and then drives the history append, the update and the
-insert. It joins only the current rows of the batch's (event, book) pairs, so its cost follows
-the batch, not the table.
+FROM``. The price diff is one polars join (``diff_prices``, a pure function) of the batch with
+the current rows of its (event, book) pairs, read once; it then drives the history append,
+the updates and the insert, so the cost follows the batch, not the table. odds_current has no
+index to maintain (schema step 2): this diff is what keeps its key unique.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
 
 import polars as pl
 import sqlalchemy as sa
 
-from engine.store.db import duck, register, to_db_time
+from engine.store.db import db_frame, duck, register, to_db_time
 from engine.store.runs import add_progress, heartbeat
 from engine.store.schema import NO_LINE
 from engine.store.types import PRICE_SCHEMA, UNMAPPED_SCHEMA, BatchResult, BatchWrite
@@ -35,11 +36,16 @@ class BatchError(ValueError):
     """The batch contradicts the contract (e.g. one price key twice); nothing was written."""
 
 
+def stored_line(line: pl.Expr) -> pl.Expr:
+    """``normalize_line`` for a column: 2 decimals, and -0.0 is 0.0 (else it would be a key of its own)."""
+    rounded = line.round(2)
+    return pl.when(rounded == 0).then(0.0).otherwise(rounded)
+
+
 def price_frame(prices: pl.DataFrame) -> pl.DataFrame:
     """The batch prices in PRICE_SCHEMA, lines at 2 decimals, plus the key column ``line_key``."""
-    line = pl.col("line").round(2)
     frame = prices.select([pl.col(c).cast(t) for c, t in PRICE_SCHEMA.items()]).with_columns(
-        pl.when(line == 0).then(0.0).otherwise(line).alias("line"),  # -0.0 is 0.0
+        stored_line(pl.col("line")).alias("line"),
     ).with_columns(pl.col("line").fill_null(NO_LINE).alias("line_key"))
     dupes = frame.select(PRICE_KEY).filter(pl.struct(PRICE_KEY).is_duplicated())
     if dupes.height:
@@ -55,8 +61,16 @@ def pair_frame(scraped: list[tuple[str, str]], prices: pl.DataFrame) -> pl.DataF
     return pl.concat([listed, quoted]).group_by("sr_id", "bookmaker").agg(pl.col("scraped").max())
 
 
-def batch_frames(batch: BatchWrite) -> dict[str, pl.DataFrame]:
-    """The batch as the frames ``write_batch`` registers; built before the lock is taken."""
+@dataclass(frozen=True)
+class BatchFrames:
+    """The batch as frames, built before the lock is taken: ``prices`` (``price_frame``) is
+    diffed in polars, ``tables`` are registered under their names for the SQL."""
+
+    prices: pl.DataFrame
+    tables: dict[str, pl.DataFrame]
+
+
+def batch_frames(batch: BatchWrite) -> BatchFrames:
     prices = price_frame(batch.prices)
     events = pl.DataFrame(
         [(e.sr_id, to_db_time(e.kickoff), e.country, e.tournament, e.home, e.away) for e in batch.events],
@@ -72,72 +86,86 @@ def batch_frames(batch: BatchWrite) -> dict[str, pl.DataFrame]:
         schema=_STATUS_SCHEMA, orient="row",
     ).unique("sr_id", keep="last", maintain_order=True)
     unmapped = batch.unmapped.select([pl.col(c).cast(t) for c, t in UNMAPPED_SCHEMA.items()])
-    return {"_b_prices": prices, "_b_pairs": pair_frame(batch.scraped, prices), "_b_events": events,
-            "_b_book_events": book_events, "_b_statuses": statuses, "_b_unmapped": unmapped}
+    return BatchFrames(prices, {"_b_pairs": pair_frame(batch.scraped, prices), "_b_events": events,
+                                "_b_book_events": book_events, "_b_statuses": statuses, "_b_unmapped": unmapped})
 
 
-def _match(a: str, b: str) -> str:
-    return " AND ".join(f"{a}.{c} = {b}.{c}" for c in PRICE_KEY)
-
-
-# One row per batch price and per current price of a scraped pair, with what happens to it:
-# new / changed / same (quoted in the batch), gone (available but no longer quoted). A quoted
-# row keeps its own values even when they are NULL, so a bad price fails a NOT NULL constraint
-# instead of quietly taking the old one.
-_DIFF = f"""
-CREATE TEMP TABLE _b_diff AS
-SELECT * FROM (
-    SELECT CASE WHEN p.quoted THEN p.sr_id ELSE c.sr_id END AS sr_id,
-           CASE WHEN p.quoted THEN p.bookmaker ELSE c.bookmaker END AS bookmaker,
-           CASE WHEN p.quoted THEN p.market ELSE c.market END AS market,
-           CASE WHEN p.quoted THEN p.line_key ELSE c.line_key END AS line_key,
-           CASE WHEN p.quoted THEN p.outcome ELSE c.outcome END AS outcome,
-           CASE WHEN p.quoted THEN p.line ELSE c.line END AS line,
-           CASE WHEN p.quoted THEN p.odds ELSE c.odds END AS odds,
-           CASE WHEN p.quoted THEN p.available ELSE false END AS available,
-           c.cur,
-           CASE WHEN c.cur IS NULL THEN 'new'
-                WHEN p.quoted IS NULL THEN CASE WHEN c.scraped AND c.available THEN 'gone' END
-                WHEN p.odds <> c.odds OR p.available <> c.available THEN 'changed'
-                ELSE 'same' END AS state,
-           CASE WHEN NOT c.available THEN c.unavailable_at END AS old_unavailable_at
-    FROM (SELECT *, true AS quoted FROM _b_prices) p
-    FULL JOIN (
-        SELECT c.rowid AS cur, c.*, s.scraped
-        FROM odds_current c JOIN _b_pairs s ON c.sr_id = s.sr_id AND c.bookmaker = s.bookmaker
-    ) c ON {_match("p", "c")}
-) WHERE state IS NOT NULL
+#: The current rows of the batch's events; ``current_rows`` keeps those of the batch's pairs.
+_CURRENT = """
+SELECT rowid AS cur, sr_id, bookmaker, market, line_key, outcome, line, odds, available, unavailable_at
+FROM odds_current WHERE sr_id IN (SELECT sr_id FROM _b_pairs)
 """
 
-_COUNTS = """
-SELECT count(*) FILTER (WHERE state = 'new'), count(*) FILTER (WHERE state = 'changed'),
-       count(*) FILTER (WHERE state = 'gone')
-FROM _b_diff
-"""
+#: ``diff_prices`` columns: the price's key and values after this batch, what happened to it,
+#: and the odds_current row it came from (``cur``, null for a new price).
+DIFF_SCHEMA: dict[str, pl.DataType] = {
+    "cur": pl.Int64, "state": pl.String, "sr_id": pl.String, "bookmaker": pl.String, "market": pl.String,
+    "line_key": pl.Float64, "outcome": pl.String, "line": pl.Float64, "odds": pl.Float64, "available": pl.Boolean,
+    "unavailable_at": pl.Datetime("us"),
+}
+
+
+def current_rows(conn: sa.Connection, pairs: pl.DataFrame) -> pl.DataFrame:
+    """The current prices of the batch's (event, book) pairs, with the pair's ``scraped`` flag."""
+    return db_frame(conn, _CURRENT).join(pairs, on=["sr_id", "bookmaker"], how="inner")
+
+
+def diff_prices(prices: pl.DataFrame, current: pl.DataFrame, observed_at: datetime) -> pl.DataFrame:
+    """What the batch does to each price it speaks for, computed against odds_current *before*
+    it is updated (the earlier tool compared new data with itself and recorded no history,
+    BUG-037/038).
+
+    ``prices`` is ``price_frame``; ``current`` is ``current_rows``. State: ``new`` / ``changed``
+    / ``same`` for quoted prices, ``gone`` for an available price of a scraped pair that is no
+    longer quoted (it becomes unavailable). Current prices of unscraped pairs, and ones already
+    unavailable, are left out. A quoted price keeps its own values even when they are null, so
+    a bad price fails a NOT NULL constraint instead of quietly taking the old one.
+    """
+    joined = prices.with_columns(quoted=pl.lit(True)).join(
+        current, on=list(PRICE_KEY), how="full", coalesce=True, suffix="_old")
+    quoted, was_available = pl.col("quoted").fill_null(False), pl.col("available_old")
+    state = (
+        pl.when(pl.col("cur").is_null()).then(pl.lit("new"))
+        .when(~quoted).then(pl.when(pl.col("scraped") & was_available).then(pl.lit("gone")))
+        .when(pl.col("odds").ne_missing(pl.col("odds_old")) | pl.col("available").ne_missing(was_available))
+        .then(pl.lit("changed"))
+        .otherwise(pl.lit("same"))
+    )
+    available = pl.when(quoted).then(pl.col("available")).otherwise(False)
+    still_unavailable_since = pl.when(~was_available).then(pl.col("unavailable_at"))
+    return joined.with_columns(state=state).filter(pl.col("state").is_not_null()).select(
+        pl.col("cur"), pl.col("state"), *PRICE_KEY,
+        pl.when(quoted).then(pl.col("line")).otherwise(pl.col("line_old")).alias("line"),
+        pl.when(quoted).then(pl.col("odds")).otherwise(pl.col("odds_old")).alias("odds"),
+        available.alias("available"),
+        pl.when(available).then(None)
+        .otherwise(pl.coalesce(still_unavailable_since, pl.lit(observed_at, pl.Datetime("us"))))
+        .alias("unavailable_at"),
+    ).cast(DIFF_SCHEMA)
+
 
 _HISTORY = """
 INSERT INTO odds_history (sr_id, bookmaker, market, line, outcome, odds, available, observed_at, run_id)
-SELECT sr_id, bookmaker, market, line, outcome, odds, available, $obs, $run
-FROM _b_diff WHERE state <> 'same'
-ORDER BY sr_id, bookmaker, market, line_key, outcome
+SELECT sr_id, bookmaker, market, line, outcome, odds, available, $obs, $run FROM _b_diff WHERE state <> 'same'
 """
 
-# rowid is stable inside this transaction: the diff read it, nothing has moved since.
+# rowid is stable inside this transaction: the diff read it, nothing has moved since. Unchanged
+# prices only get last_seen_at, so most of the table's columns stay untouched by the checkpoint.
+_SEEN_AGAIN = """
+UPDATE odds_current SET last_seen_at = $obs FROM _b_diff d WHERE d.cur = odds_current.rowid AND d.state = 'same'
+"""
+
 _UPDATE_CURRENT = """
-UPDATE odds_current SET
-    odds = d.odds,
-    available = d.available,
-    changed_at = CASE WHEN d.state = 'same' THEN odds_current.changed_at ELSE $obs END,
-    last_seen_at = CASE WHEN d.state = 'gone' THEN odds_current.last_seen_at ELSE $obs END,
-    unavailable_at = CASE WHEN d.available THEN NULL ELSE coalesce(d.old_unavailable_at, $obs) END
-FROM _b_diff d WHERE d.cur = odds_current.rowid AND d.state <> 'new'
+UPDATE odds_current SET odds = d.odds, available = d.available, changed_at = $obs,
+       last_seen_at = CASE WHEN d.state = 'gone' THEN odds_current.last_seen_at ELSE $obs END,
+       unavailable_at = d.unavailable_at
+FROM _b_diff d WHERE d.cur = odds_current.rowid AND d.state IN ('changed', 'gone')
 """
 
 _INSERT_CURRENT = """
 INSERT INTO odds_current (sr_id, bookmaker, market, line_key, outcome, line, odds, available,
                           changed_at, last_seen_at, unavailable_at)
-SELECT sr_id, bookmaker, market, line_key, outcome, line, odds, available, $obs, $obs,
-       CASE WHEN available THEN NULL ELSE $obs END
+SELECT sr_id, bookmaker, market, line_key, outcome, line, odds, available, $obs, $obs, unavailable_at
 FROM _b_diff WHERE state = 'new'
 """
 
@@ -186,36 +214,39 @@ WHEN NOT MATCHED THEN INSERT (bookmaker, market_id, reason, name, detail, occurr
 """
 
 
-def write_batch(conn: sa.Connection, batch: BatchWrite, frames: dict[str, pl.DataFrame]) -> BatchResult:
+def write_batch(conn: sa.Connection, batch: BatchWrite, frames: BatchFrames) -> BatchResult:
     """Store ``batch`` (as ``batch_frames``) on ``conn``, the caller's open write transaction.
     ``seconds`` is left 0: the caller knows when its transaction ended."""
     db = duck(conn)
-    for name, data in frames.items():
+    tables = frames.tables
+    for name, data in tables.items():
         register(conn, name, data)
     obs = {"obs": to_db_time(batch.observed_at)}
     run = {"run": batch.run_id}
-    if frames["_b_events"].height:
+    if tables["_b_events"].height:
         db.execute(_EVENTS, obs)
-    if frames["_b_book_events"].height:
+    if tables["_b_book_events"].height:
         db.execute(_BOOK_EVENTS, obs)
-    db.execute(_DIFF)
-    inserted, changed, gone = db.execute(_COUNTS).fetchall()[0]
-    if inserted + changed + gone:
+    diff = diff_prices(frames.prices, current_rows(conn, tables["_b_pairs"]), obs["obs"])
+    counts = dict(diff["state"].value_counts().iter_rows())
+    new, same, changed, gone = (counts.get(k, 0) for k in ("new", "same", "changed", "gone"))
+    register(conn, "_b_diff", diff)
+    if new + changed + gone:
         db.execute(_HISTORY, obs | run)
-    db.execute(_UPDATE_CURRENT, obs)
-    if inserted:
+    if same:
+        db.execute(_SEEN_AGAIN, obs)
+    if changed + gone:
+        db.execute(_UPDATE_CURRENT, obs)
+    if new:
         db.execute(_INSERT_CURRENT, obs)
-    if frames["_b_statuses"].height:
+    if tables["_b_statuses"].height:
         db.execute(_STATUSES, obs | run)
-    if frames["_b_unmapped"].height:
+    if tables["_b_unmapped"].height:
         db.execute(_UNMAPPED, obs)
-    db.execute("DROP TABLE _b_diff")
-    for name in frames:
+    for name in (*tables, "_b_diff"):
         db.unregister(name)
-    result = BatchResult(
-        prices=frames["_b_prices"].height, inserted=inserted, changed=changed,
-        history_rows=inserted + changed + gone, became_unavailable=gone, seconds=0.0,
-    )
+    result = BatchResult(prices=frames.prices.height, inserted=new, changed=changed,
+                         history_rows=new + changed + gone, became_unavailable=gone, seconds=0.0)
     _finish_batch(conn, batch, result)
     return result
 

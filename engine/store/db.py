@@ -60,9 +60,14 @@ def duck(conn: sa.Connection) -> duckdb.DuckDBPyConnection:
 
 def frame(conn: sa.Connection, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
     """A query's result as a polars frame (through Arrow, no Python row loop), times in UTC."""
+    return utc_frame(db_frame(conn, sql, params))
+
+
+def db_frame(conn: sa.Connection, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
+    """``frame`` with times as the database holds them (naive UTC), for the store's own writes."""
     rel = duck(conn).sql(sql, params=_db_params(params))
     try:
-        return pl.DataFrame() if rel is None else utc_frame(rel.pl())
+        return pl.DataFrame() if rel is None else rel.pl()
     finally:
         del rel  # a relation kept alive (say, by a traceback) would keep the file open
 
@@ -84,6 +89,18 @@ def _db_value(value: Any) -> Any:
     return to_db_time(value) if isinstance(value, datetime) else value
 
 
+#: DuckDB settings of every read-write connection. Measured on 2 cores (benchmarks/store.py):
+#: * ``checkpoint_threshold`` 1 byte: the commit checkpoints at once and, for a big batch,
+#:   skips writing the WAL first (DuckDB would checkpoint on close anyway; this way the data
+#:   is written once). Letting the WAL grow instead does not pay: every later open, readers'
+#:   included, replays it at ~3.5 ms per MB.
+#: * ``threads`` 1: a batch is too small to gain from a second DuckDB thread, and the scrape
+#:   process needs that core to parse the next batch while this one is stored.
+#: No ``memory_limit``: the writer's DuckDB peak is the checkpoint's (~40 MB), and a limit low
+#: enough to matter (32 MB) slowed new-price batches by a fifth.
+WRITE_CONFIG: dict[str, str | int] = {"checkpoint_threshold": "1B", "threads": 1}
+
+
 class Database:
     """One DuckDB file: its lock, its two engines (read-write, read-only) and its schema."""
 
@@ -92,7 +109,7 @@ class Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.lock = StoreLock(self.path)
         url = f"duckdb:///{self.path}"
-        self._rw = sa.create_engine(url, poolclass=NullPool)
+        self._rw = sa.create_engine(url, poolclass=NullPool, connect_args={"config": dict(WRITE_CONFIG)})
         self._ro = sa.create_engine(url, poolclass=NullPool, connect_args={"read_only": True})
         self._ready = False
 

@@ -12,8 +12,9 @@ Conventions every reader can rely on:
 * ``odds_current`` is keyed on ``line_key`` = ``line`` with ``NO_LINE`` standing in for "this
   market has no line": a NULL can never be a key (NULLs are all distinct), and 0 is a real
   handicap. ``line`` itself stays NULL for such markets and is what every read returns.
-* ``odds_history`` has no index: it is appended in (sr_id, book, market, line, outcome)
-  order per batch and re-clustered by ``cleanup``, so DuckDB's per-row-group min/max on
+  The key is kept by the writer, not by an index (step 2 says why).
+* ``odds_history`` has no index: it is appended a batch at a time and re-clustered by
+  ``cleanup`` (``maintenance.HISTORY_ORDER``), so DuckDB's per-row-group min/max on
   ``sr_id`` skips everything but the event being read.
 * ``run_progress."at"`` is a reserved word in DuckDB: quote it in hand-written SQL.
 """
@@ -40,6 +41,11 @@ def _ts(name: str, nullable: bool = True) -> sa.Column:
 
 def _text(name: str, nullable: bool = True, default: str | None = None) -> sa.Column:
     return sa.Column(name, sa.Text, nullable=nullable, server_default=default)
+
+
+def _key(name: str, type_: type[sa.types.TypeEngine], keyed: bool) -> sa.Column:
+    """A key column: part of the primary key in version 1, plain NOT NULL since step 2."""
+    return sa.Column(name, type_, primary_key=keyed, nullable=False)
 
 
 schema_version = sa.Table(
@@ -71,32 +77,42 @@ scrape_runs = sa.Table(
     _text("error"),
 )
 
-run_progress = sa.Table(
-    "run_progress",
-    metadata,
-    sa.Column("run_id", sa.BigInteger, primary_key=True),
-    sa.Column("seq", sa.Integer, primary_key=True),
-    sa.Column("at", sa.DateTime(timezone=False), nullable=False, quote=True),
-    _text("kind", nullable=False),
-    _text("message", nullable=False, default=""),
-    _text("data"),  # JSON
-    sa.Column("batches_done", sa.Integer),
-    sa.Column("batches_total", sa.Integer),
-)
+def _run_progress(meta: sa.MetaData, keyed: bool) -> sa.Table:
+    return sa.Table(
+        "run_progress",
+        meta,
+        _key("run_id", sa.BigInteger, keyed),
+        _key("seq", sa.Integer, keyed),
+        sa.Column("at", sa.DateTime(timezone=False), nullable=False, quote=True),
+        _text("kind", nullable=False),
+        _text("message", nullable=False, default=""),
+        _text("data"),  # JSON
+        sa.Column("batches_done", sa.Integer),
+        sa.Column("batches_total", sa.Integer),
+    )
 
-event_scrape_status = sa.Table(
-    "event_scrape_status",
-    metadata,
-    sa.Column("run_id", sa.BigInteger, primary_key=True),
-    sa.Column("sr_id", sa.Text, primary_key=True),
-    _text("books_requested", nullable=False),  # JSON list
-    _text("books_scraped", nullable=False),  # JSON list
-    _text("books_failed", nullable=False),  # JSON list
-    _text("errors", nullable=False),  # JSON: book -> "kind: message"
-    sa.Column("duration_ms", sa.Integer, nullable=False),
-    _text("book_event_ids", nullable=False),  # JSON: book -> book event id
-    _ts("observed_at", nullable=False),
-)
+
+run_progress = _run_progress(metadata, keyed=False)
+
+
+def _event_scrape_status(meta: sa.MetaData, keyed: bool) -> sa.Table:
+    return sa.Table(
+        "event_scrape_status",
+        meta,
+        _key("run_id", sa.BigInteger, keyed),
+        _key("sr_id", sa.Text, keyed),
+        _text("books_requested", nullable=False),  # JSON list
+        _text("books_scraped", nullable=False),  # JSON list
+        _text("books_failed", nullable=False),  # JSON list
+        _text("errors", nullable=False),  # JSON: book -> "kind: message"
+        sa.Column("duration_ms", sa.Integer, nullable=False),
+        _text("book_event_ids", nullable=False),  # JSON: book -> book event id
+        _ts("observed_at", nullable=False),
+    )
+
+
+event_scrape_status = _event_scrape_status(metadata, keyed=False)
+
 
 events = sa.Table(
     "events",
@@ -120,21 +136,26 @@ bookmaker_events = sa.Table(
     _ts("last_seen", nullable=False),
 )
 
-odds_current = sa.Table(
-    "odds_current",
-    metadata,
-    sa.Column("sr_id", sa.Text, primary_key=True),
-    sa.Column("bookmaker", sa.Text, primary_key=True),
-    sa.Column("market", sa.Text, primary_key=True),
-    sa.Column("line_key", sa.Double, primary_key=True),
-    sa.Column("outcome", sa.Text, primary_key=True),
-    sa.Column("line", sa.Double),
-    sa.Column("odds", sa.Double, nullable=False),
-    sa.Column("available", sa.Boolean, nullable=False),
-    _ts("changed_at", nullable=False),
-    _ts("last_seen_at", nullable=False),
-    _ts("unavailable_at"),
-)
+def _odds_current(meta: sa.MetaData, keyed: bool) -> sa.Table:
+    return sa.Table(
+        "odds_current",
+        meta,
+        _key("sr_id", sa.Text, keyed),
+        _key("bookmaker", sa.Text, keyed),
+        _key("market", sa.Text, keyed),
+        _key("line_key", sa.Double, keyed),
+        _key("outcome", sa.Text, keyed),
+        sa.Column("line", sa.Double),
+        sa.Column("odds", sa.Double, nullable=False),
+        sa.Column("available", sa.Boolean, nullable=False),
+        _ts("changed_at", nullable=False),
+        _ts("last_seen_at", nullable=False),
+        _ts("unavailable_at"),
+    )
+
+
+odds_current = _odds_current(metadata, keyed=False)
+
 
 odds_history = sa.Table(
     "odds_history",
@@ -199,15 +220,50 @@ TABLES: tuple[str, ...] = tuple(
 )
 
 
+#: Version 1 kept a primary key (an ART index) on the three tables that grow with every batch.
+_V1 = sa.MetaData()
+_V1_KEYED = {t.name: t for t in (_run_progress(_V1, keyed=True), _event_scrape_status(_V1, keyed=True),
+                                 _odds_current(_V1, keyed=True))}
+
+#: Physical order step 2 rewrites each unkeyed table in: what its reads and the batch diff filter on.
+_UNKEYED_ORDER = {
+    "run_progress": ("run_id", "seq"),
+    "event_scrape_status": ("run_id", "sr_id"),
+    "odds_current": ("sr_id", "bookmaker", "market", "line_key", "outcome"),
+}
+
+
 def _step_1_create_tables(conn: sa.Connection) -> None:
-    tables = [t for t in metadata.sorted_tables if t.name != "schema_version"]
-    metadata.create_all(conn, checkfirst=False, tables=tables)
+    tables = [_V1_KEYED.get(t.name, t) for t in metadata.sorted_tables if t.name != "schema_version"]
+    metadata.create_all(conn, checkfirst=False, tables=[t for t in tables if t.metadata is metadata])
+    _V1.create_all(conn, checkfirst=False)
+
+
+def _step_2_drop_growing_keys(conn: sa.Connection) -> None:
+    """odds_current, event_scrape_status and run_progress lose their primary key.
+
+    Their ART indexes cost more than the tables (odds_current: ~150 B per row, 100 MB for 675k
+    prices against 10 MB of data; event_scrape_status would pass 600 MB in 30 days), and
+    maintaining and checkpointing them was most of a batch's write time. Nothing needs them:
+    the one writer decides insert-or-update by joining on the key (``batch.diff_prices``, the
+    MERGEs), under the exclusive lock. DuckDB cannot drop a constraint, so each table is
+    rewritten, in the order its reads filter on.
+    """
+    for name, order in _UNKEYED_ORDER.items():
+        table = metadata.tables[name]
+        rebuilt = table.to_metadata(sa.MetaData(), name=f"{name}_unkeyed")
+        rebuilt.create(conn)
+        old = sa.table(name, *(sa.column(c.name) for c in table.columns))
+        conn.execute(sa.insert(rebuilt).from_select(
+            [c.name for c in table.columns], sa.select(*old.c).order_by(*(old.c[c] for c in order))))
+        conn.execute(sa.text(f"DROP TABLE {name}"))
+        conn.execute(sa.text(f"ALTER TABLE {name}_unkeyed RENAME TO {name}"))
 
 
 Step = Callable[[sa.Connection], None]
 
 #: Upgrade steps; the database's version is the number of steps applied.
-STEPS: tuple[Step, ...] = (_step_1_create_tables,)
+STEPS: tuple[Step, ...] = (_step_1_create_tables, _step_2_drop_growing_keys)
 
 
 class SchemaError(RuntimeError):

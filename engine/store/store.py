@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from engine.store import maintenance, queries, runs
+from engine.store import history, maintenance, queries, runs
 from engine.store.batch import batch_frames, write_batch
 from engine.store.db import Database, frame
 from engine.store.types import BatchResult, BatchWrite
@@ -71,6 +71,12 @@ class Store:
         with self._db.write() as conn:
             result = write_batch(conn, batch, frames)
         return dataclasses.replace(result, seconds=time.perf_counter() - started)
+
+    def import_history(self, frame: pl.DataFrame) -> int:
+        """Bulk history (``history.HISTORY_SCHEMA``; ``run_id`` optional) in one transaction,
+        sorted for fast per-event reads; returns the rows added. See ``history.py``."""
+        with self._db.write() as conn:
+            return history.import_history(conn, frame)
 
     # --- settings and run requests ------------------------------------------------------------
 
