@@ -38,13 +38,8 @@ def cmd_scrape(args: argparse.Namespace) -> int:
 
 def effective_settings(settings, store):
     """Environment settings with the app's saved runtime settings applied (bad ones reported, not fatal)."""
-    from engine.config import RUNTIME_KEYS
-
-    saved = {k: v for k, v in store.get_settings().items() if k in RUNTIME_KEYS}
-    if not saved:
-        return settings
     try:
-        return settings.with_overrides(saved)
+        return settings.with_saved(store.get_settings())
     except ConfigError as exc:
         print(f"oddsdesk: ignoring saved settings: {exc}", file=sys.stderr)
         return settings

@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     def runtime_values(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in RUNTIME_KEYS}
 
+    def with_saved(self, saved: dict[str, Any]) -> "Settings":
+        """These settings with the runtime values of the settings table applied; the table also
+        holds non-setting rows (scheduler status, last cleanup), which are ignored."""
+        runtime = {k: v for k, v in saved.items() if k in RUNTIME_KEYS}
+        return self.with_overrides(runtime) if runtime else self
+
     def with_overrides(self, overrides: dict[str, Any]) -> "Settings":
         """These settings with values from the settings table applied (validated)."""
         unknown = set(overrides) - set(RUNTIME_KEYS)

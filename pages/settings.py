@@ -32,9 +32,8 @@ LABELS: dict[str, tuple[str, str]] = {
 st.title("Settings")
 base = _shared.settings()
 saved_all = _shared.fresh("saved_settings")
-saved = {k: v for k, v in saved_all.items() if k in RUNTIME_KEYS}
 try:
-    in_force = base.with_overrides(saved) if saved else base
+    in_force = base.with_saved(saved_all)
     saved_error = None
 except ConfigError as exc:
     in_force, saved_error = base, str(exc)
@@ -82,7 +81,7 @@ env = base.runtime_values()
 current = _shared.fresh("saved_settings")
 current_saved = {k: v for k, v in current.items() if k in RUNTIME_KEYS}
 try:
-    effective = base.with_overrides(current_saved).runtime_values() if current_saved else env
+    effective = base.with_saved(current).runtime_values()
 except ConfigError:
     effective = env
 st.dataframe(

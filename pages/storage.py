@@ -14,7 +14,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from engine.config import RUNTIME_KEYS, ConfigError
+from engine.config import ConfigError
 from engine.store import Store, views
 from pages import _shared
 
@@ -97,9 +97,8 @@ st.dataframe(tables, hide_index=True, key="storage_tables",
 
 st.subheader("Growth per day")
 base = _shared.settings()
-runtime_saved = {k: v for k, v in saved.items() if k in RUNTIME_KEYS}
 try:
-    in_force = base.with_overrides(runtime_saved) if runtime_saved else base
+    in_force = base.with_saved(saved)
 except ConfigError:
     in_force = base
 if per_day.is_empty():
@@ -123,7 +122,7 @@ else:
                f"holds about {average * in_force.history_retention_days:,.0f} rows.")
 
 st.subheader("Retention")
-source = {k: ("saved in the app" if k in runtime_saved else "environment / default")
+source = {k: ("saved in the app" if k in saved else "environment / default")
           for k in ("history_retention_days", "run_retention_days")}
 st.dataframe(
     pl.DataFrame({

@@ -22,7 +22,7 @@ from pathlib import Path
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from engine.config import RUNTIME_KEYS, ConfigError, Settings
+from engine.config import ConfigError, Settings
 from engine.pipeline.cycle import run_cycle
 from engine.pipeline.summary import format_summary
 from engine.pipeline.targets import event_targets, failed_targets
@@ -77,9 +77,8 @@ class SchedulerService:
 
     # settings ------------------------------------------------------------------------------
     def load_settings(self) -> Settings:
-        saved = {k: v for k, v in self.store.get_settings().items() if k in RUNTIME_KEYS}
         try:
-            return self.base.with_overrides(saved) if saved else self.base
+            return self.base.with_saved(self.store.get_settings())
         except ConfigError as exc:
             log.error("saved settings are invalid, keeping the previous ones: %s", exc)
             return self.settings
@@ -122,10 +121,6 @@ class SchedulerService:
     def poll_requests(self) -> None:
         for req in self.store.claim_run_requests():
             rid, kind, payload = req["id"], req["kind"], req.get("payload") or {}
-            if isinstance(payload, str):
-                import json
-
-                payload = json.loads(payload or "{}")
             try:
                 if kind == "scrape_now":
                     summary = self.run("request", wait=True)
