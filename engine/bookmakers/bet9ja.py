@@ -37,6 +37,8 @@ from engine.bookmakers._models import (
     Price,
     Tournament,
     Unmapped,
+    decimal_odds,
+    shown,
 )
 from engine.markets.catalogue import Market, load_catalogue, normalize_line, normalize_outcome_name
 
@@ -101,7 +103,7 @@ class _EventHead(BaseModel):
     def _teams(cls, v: str) -> str:
         home, sep, away = v.partition(" - ")
         if not sep or not home.strip() or not away.strip():
-            raise ValueError(f"DS {v!r} is not 'Home - Away'")
+            raise ValueError(f"DS {shown(v)} is not 'Home - Away'")
         return v
 
     @field_validator("STARTDATE", mode="before")
@@ -151,10 +153,12 @@ def _unwrap(payload: Any, ok: frozenset[str] = frozenset({"OK"}),
     if not isinstance(payload, dict) or "R" not in payload:
         raise MalformedPayload("response is not a Bet9ja envelope (no R)")
     result = payload["R"]
+    if not isinstance(result, str):
+        raise MalformedPayload(f"Bet9ja envelope R is {shown(result)}, not a code")
     if result in not_found:
-        raise FetchError("not_found", f"Bet9ja R={result!r}: event not found")
+        raise FetchError("not_found", f"Bet9ja R={shown(result)}: event not found")
     if result not in ok:
-        raise FetchError("business", f"Bet9ja R={result!r}")
+        raise FetchError("business", f"Bet9ja R={shown(result)}")
     data = payload.get("D")
     if not isinstance(data, dict):
         raise MalformedPayload(f"Bet9ja envelope D is a {type(data).__name__}, not an object")
@@ -175,19 +179,21 @@ def parse_tree(payload: Any) -> list[Tournament]:
     countries = football.get("SG", {}) if isinstance(football, dict) else None
     if not isinstance(countries, dict):
         raise MalformedPayload("GetSports PAL['1'].SG is not an object")
-    tournaments = []
+    tournaments: dict[str, Tournament] = {}
     for sg_id, sub in countries.items():
         groups = sub.get("G", {}) if isinstance(sub, dict) else None
         if not isinstance(groups, dict):
-            log.warning("bet9ja tree: sub-group %s has no readable G, skipped", sg_id)
+            log.warning("bet9ja tree: sub-group %s has no readable G, skipped", shown(sg_id))
             continue
         country = sub.get("SG_DESC") if isinstance(sub.get("SG_DESC"), str) else ""
         for g_id, group in groups.items():
             name = group.get("G_DESC") if isinstance(group, dict) else None
-            tournaments.append(Tournament(book=NAME, tournament_id=str(g_id),
-                                          name=name.strip() if isinstance(name, str) else "",
-                                          country=country.strip()))
-    return tournaments
+            group_id = str(g_id).strip()
+            if group_id:  # a blank id cannot be queried
+                tournaments.setdefault(group_id, Tournament(book=NAME, tournament_id=group_id,
+                                                            name=name.strip() if isinstance(name, str) else "",
+                                                            country=country.strip()))
+    return list(tournaments.values())
 
 
 def parse_event_list(payload: Any, tournament: Tournament, now: datetime) -> list[DiscoveredEvent]:
@@ -276,23 +282,11 @@ def _line(kind: str, param: str | None) -> float | None:
     if param is None or not _NUMBER.fullmatch(param):
         raise _Reject(INVALID_SPECIFIER, "no @param" if param is None else f"@{param}")
     value = float(param)
+    if not math.isfinite(value):
+        raise _Reject(INVALID_SPECIFIER, f"@{param} (not finite)")
     if kind == "total" and value < 0:
         raise _Reject(INVALID_SPECIFIER, f"@{param} (negative total)")
     return normalize_line(value)
-
-
-def _odds(value: Any) -> float | None:
-    """Decimal odds from a string or a number; None unless finite and above 1.0."""
-    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
-        odds = float(value)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        try:
-            odds = float(value)
-        except OverflowError:
-            return None
-    else:
-        return None
-    return odds if math.isfinite(odds) and odds > 1.0 else None
 
 
 def _sample(keys: list[tuple[_Key, Any]], param: str | None) -> str:
@@ -321,9 +315,9 @@ def _parse_odds_dict(odds: dict[Any, Any], names: dict[str, str] | None = None,
     for raw, value in odds.items():
         key = _split_key(raw) if isinstance(raw, str) else None
         if key is None:
-            text = str(raw)
+            text = raw if isinstance(raw, str) else shown(raw)
             unmapped.append(Unmapped(market_id=text.strip()[:120], reason=MALFORMED_MARKET,
-                                     detail=f"key {text[:200]!r} is not S_<MARKET>[@<PARAM>]_<OUTCOME>"))
+                                     detail=f"key {shown(text)} is not S_<MARKET>[@<PARAM>]_<OUTCOME>"))
             instances += 1
             continue
         groups.setdefault((key.market, key.param), []).append((key, value))
@@ -346,9 +340,9 @@ def _parse_odds_dict(odds: dict[Any, Any], names: dict[str, str] | None = None,
             if target is None:
                 unmapped.append(Unmapped(market_id, UNKNOWN_OUTCOME, key.raw, name))
                 continue
-            price = _odds(value)
+            price = decimal_odds(value)
             if price is None:
-                unmapped.append(Unmapped(market_id, BAD_ODDS, f"{key.raw}={value!r}"[:200], name))
+                unmapped.append(Unmapped(market_id, BAD_ODDS, f"{key.raw}={shown(value)}", name))
                 continue
             market, outcome = target
             ident = (market.key, line, outcome)

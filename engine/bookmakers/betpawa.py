@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints, ValidationError
 
 from engine.bookmakers._client import USER_AGENT_144, BookClient, FetchError, decode_json
 from engine.bookmakers._models import (
@@ -38,6 +38,9 @@ from engine.bookmakers._models import (
     Price,
     Tournament,
     Unmapped,
+    clip,
+    decimal_odds,
+    shown,
 )
 from engine.markets.catalogue import Market, load_catalogue, normalize_line, normalize_outcome_name
 
@@ -97,12 +100,23 @@ def event_path(event_id: str) -> str:
 def _scalar_text(value: Any) -> Any:
     """Ids, names and handicaps arrive as strings or numbers; compare them as text."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
+        try:
+            return str(value)
+        except ValueError:  # an int past Python's 4,300-digit limit: left for the type check to refuse
+            return value
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value:
+        raise ValueError("must not be blank")
     return value
 
 
 Text = Annotated[str, BeforeValidator(_scalar_text)]
-Id = Annotated[str, BeforeValidator(_scalar_text), StringConstraints(strip_whitespace=True, min_length=1)]
+# Not StringConstraints(min_length=1): after a BeforeValidator pydantic checks the length before
+# stripping, so " " would pass as an empty id.
+Id = Annotated[str, BeforeValidator(_scalar_text), StringConstraints(strip_whitespace=True), AfterValidator(_not_blank)]
 Flag = Annotated[bool, BeforeValidator(lambda v: False if v is None else v)]
 
 
@@ -171,6 +185,12 @@ class _Head:
     tournament: str
 
 
+def _text_id(value: Any) -> str:
+    """An id as text for a report, whatever the payload put there."""
+    text = _scalar_text(value)
+    return text if isinstance(text, str) else shown(value)
+
+
 def _brief(exc: ValidationError) -> str:
     parts = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:3]]
     return "; ".join(parts)
@@ -208,13 +228,17 @@ def _read_head(payload: Any) -> _Head:
     try:
         event = _EventIn.model_validate(payload)
     except ValidationError as exc:
-        raise MalformedPayload(f"event {payload.get('id')!r}: {_brief(exc)}") from None
+        raise MalformedPayload(f"event {shown(payload.get('id'))}: {_brief(exc)}") from None
     teams = _teams(event)
     if teams is None:
         raise MalformedPayload(f"event {event.id}: no home/away participants")
+    try:
+        kickoff = _utc(event.startTime)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before the first UTC datetime
+        raise MalformedPayload(f"event {event.id}: startTime {event.startTime} is out of range") from None
     return _Head(
         event_id=event.id,
-        kickoff=_utc(event.startTime),
+        kickoff=kickoff,
         home=teams[0],
         away=teams[1],
         sr_id=_sr_id(event.widgets),
@@ -245,7 +269,8 @@ def parse_tree(payload: Any) -> list[Tournament]:
             country = _Named.model_validate(region.get("region") or {}).name or ""
         except ValidationError:
             country = ""
-        for entry in region.get("competitions") or []:
+        entries = region.get("competitions")
+        for entry in entries if isinstance(entries, list) else []:
             try:
                 comp = _Competition.model_validate(entry.get("competition") if isinstance(entry, dict) else None)
             except ValidationError:
@@ -279,7 +304,7 @@ def _read_event_list(payload: Any, tournament: Tournament, now: datetime) -> _Li
             head = _read_head(item)
         except MalformedPayload as exc:
             raw_id = item.get("id") if isinstance(item, dict) else None
-            page.rejected.append((None if raw_id is None else str(raw_id), str(exc)))
+            page.rejected.append((None if raw_id is None else clip(_text_id(raw_id), 120), str(exc)))
             continue
         page.ids.append(head.event_id)
         if head.kickoff <= now:
@@ -332,9 +357,10 @@ def _line(kind: str, formatted: str | None, handicap: str | None, outcome: str) 
             continue
         score = _SCORE.match(text)
         if score:
-            if kind == "total":
+            diff = float(score[1]) - float(score[2])
+            if kind == "total" or not math.isfinite(diff):
                 continue
-            return float(score[1]) - float(score[2])
+            return diff
         value = _number(text)
         if value is None:
             continue
@@ -342,18 +368,6 @@ def _line(kind: str, formatted: str | None, handicap: str | None, outcome: str) 
             value = -value
         return value
     return None
-
-
-def _odds(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        odds = float(value)
-    elif isinstance(value, str) and _NUMBER.match(value.strip()):
-        odds = float(value.strip())
-    else:
-        return None
-    return odds if math.isfinite(odds) and odds > 1.0 else None
 
 
 def _raw_market_id(raw: Any) -> str:
@@ -445,12 +459,12 @@ def _collect_price(market_id: str, name: str, candidates: tuple[tuple[Market, di
     if market.line_kind in _LINED_KINDS and line is None:
         into.unmapped.append(Unmapped(
             market_id, INVALID_SPECIFIER,
-            f"{price.name}: formattedHandicap={row.formattedHandicap!r}, handicap={price.handicap!r}", name,
+            f"{price.name}: formattedHandicap={shown(row.formattedHandicap)}, handicap={shown(price.handicap)}", name,
         ))
         return
-    odds = _odds(price.price)
+    odds = decimal_odds(price.price)
     if odds is None:
-        into.unmapped.append(Unmapped(market_id, BAD_ODDS, f"{price.name}: {price.price!r}", name))
+        into.unmapped.append(Unmapped(market_id, BAD_ODDS, f"{price.name}: {shown(price.price)}", name))
         return
     into.add(Price(market=market.key, line=line, outcome=outcome, odds=odds, available=not price.suspended),
              market_id, name)

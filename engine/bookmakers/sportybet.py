@@ -41,6 +41,8 @@ from engine.bookmakers._models import (
     Price,
     Tournament,
     Unmapped,
+    decimal_odds,
+    shown,
 )
 from engine.markets.catalogue import Catalogue, Market, load_catalogue, normalize_line, normalize_outcome_name
 
@@ -74,7 +76,7 @@ class EnvelopeError(MalformedPayload):
     """The envelope's ``bizCode`` is not 10000: SportyBet refused the request in a 200 body."""
 
     def __init__(self, code: Any, message: Any):
-        super().__init__(f"bizCode={code}: {message}")
+        super().__init__(f"bizCode={shown(code)}: {message if isinstance(message, str) else shown(message)}")
         self.code = code
 
 
@@ -106,14 +108,14 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def kickoff_from_ms(value: Any) -> datetime:
     """``estimateStartTime`` is epoch ms; a numeric string is accepted rather than losing the event."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"kickoff {value!r} is not epoch milliseconds")
+        raise ValueError(f"kickoff {shown(value)} is not epoch milliseconds")
     try:
         ms = float(value.strip()) if isinstance(value, str) else float(value)
         if not math.isfinite(ms):
             raise ValueError
         return _EPOCH + timedelta(milliseconds=ms)
     except (ValueError, OverflowError, OSError):
-        raise ValueError(f"kickoff {value!r} is not epoch milliseconds") from None
+        raise ValueError(f"kickoff {shown(value)} is not epoch milliseconds") from None
 
 
 class _Lenient(BaseModel):
@@ -131,7 +133,7 @@ class _EventHead(_Lenient):
     @classmethod
     def _sr_match(cls, v: str) -> str:
         if not _MATCH_ID.fullmatch(v):
-            raise ValueError(f"{v!r} is not an sr:match id")
+            raise ValueError(f"{shown(v)} is not an sr:match id")
         return v
 
     @field_validator("kickoff", mode="before")
@@ -180,12 +182,12 @@ def parse_tree(payload: Any) -> list[Tournament]:
     for cat in categories:
         tours = cat.get("tournaments") if isinstance(cat, dict) else None
         if not isinstance(tours, list):
-            log.debug("sportybet tree: skipping category %r", cat)
+            log.debug("sportybet tree: skipping category %s", shown(cat))
             continue
         for tour in tours:
             tid = _plain(tour.get("id")) if isinstance(tour, dict) else ""
             if not tid.startswith("sr:tournament:"):
-                log.debug("sportybet tree: skipping tournament %r", tour)
+                log.debug("sportybet tree: skipping tournament %s", shown(tour))
                 continue
             found.setdefault(tid, Tournament(NAME, tid, _plain(tour.get("name")), _plain(cat.get("name"))))
     return list(found.values())
@@ -294,25 +296,12 @@ def market_line(line_kind: str, spec: dict[str, str]) -> float | None:
     if line_kind == "european_handicap":
         parts = value.split(":")
         if len(parts) != 2:
-            raise _Refused(INVALID_SPECIFIER, f"hcp {value!r} is not home:away")
+            raise _Refused(INVALID_SPECIFIER, f"hcp {shown(value)} is not home:away")
         home, away = (_number(p.strip(), "hcp") for p in parts)
+        if not math.isfinite(home - away):
+            raise _Refused(INVALID_SPECIFIER, f"hcp {shown(value)} is not finite")
         return normalize_line(home - away)
     raise _Refused(UNKNOWN_PARAM, f"line kind {line_kind!r} is not routed")
-
-
-def parse_odds(value: Any) -> float | None:
-    """Decimal odds, or None when they cannot be bet on (missing, not a number, <= 1.0)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return None
-    if not isinstance(value, (int, float)):
-        return None
-    odds = float(value)
-    return odds if math.isfinite(odds) and odds > 1.0 else None
 
 
 def _available(flag: Any) -> bool:
@@ -373,9 +362,9 @@ def _map_market(raw: _RawMarket, catalogue: Catalogue) -> tuple[list[Price], lis
         if (market.key, key) in seen:
             return [], [miss(MALFORMED_MARKET, f"outcome {out.desc!r} appears twice")]
         seen.add((market.key, key))
-        odds = parse_odds(out.odds)
+        odds = decimal_odds(out.odds)
         if odds is None:
-            lost.append(miss(BAD_ODDS, f"{out.desc}={out.odds!r}"))
+            lost.append(miss(BAD_ODDS, f"{out.desc}={shown(out.odds)}"))
             continue
         prices.append(Price(market=market.key, line=lines[market.key], outcome=key, odds=odds,
                             available=_available(out.is_active)))
@@ -384,7 +373,7 @@ def _map_market(raw: _RawMarket, catalogue: Catalogue) -> tuple[list[Price], lis
 
 def _raw_field(raw: Any, key: str) -> str:
     value = raw.get(key) if isinstance(raw, dict) else None
-    return "" if value is None else str(value)
+    return "" if value is None else value if isinstance(value, str) else shown(value)
 
 
 def map_markets(raw_markets: list[Any]) -> tuple[list[Price], list[Unmapped]]:
@@ -432,7 +421,7 @@ def parse_event(payload: Any, hint: DiscoveredEvent | None = None) -> ParsedEven
     try:
         head = _EventHead.model_validate(data)
     except ValidationError as exc:
-        raise MalformedPayload(f"event {data.get('eventId')!r}: {_problem(exc)}") from None
+        raise MalformedPayload(f"event {shown(data.get('eventId'))}: {_problem(exc)}") from None
     if hint is not None and hint.book_event_id != head.event_id:
         raise MalformedPayload(f"asked for {hint.book_event_id}, got {head.event_id}")
     raw_markets = data.get("markets")
