@@ -22,7 +22,9 @@ navigation = st.navigation(
             st.Page("pages/comparison.py", title="Odds comparison", icon="📊", default=True),
             st.Page("pages/event.py", title="Event detail", icon="🔎"),
             st.Page("pages/value.py", title="Value & arbitrage", icon="🎯"),
+            st.Page("pages/alerts.py", title="Movement alerts", icon="🔔"),
             st.Page("pages/coverage.py", title="Coverage", icon="🧭"),
+            st.Page("pages/margins.py", title="Margin analytics", icon="📈"),
         ],
         "Status": [
             st.Page("pages/runs.py", title="Scrape runs", icon="🔄"),

@@ -38,6 +38,7 @@ from engine.config import BOOKS  # noqa: E402
 from engine.markets.catalogue import load_catalogue  # noqa: E402
 from engine.store import Store  # noqa: E402
 from engine.store.db import WRITE_CONFIG  # noqa: E402
+from engine.store.history import append_history  # noqa: E402
 from engine.store.types import (  # noqa: E402
     PRICE_SCHEMA, UNMAPPED_SCHEMA, BatchWrite, BookEventRow, EventRow, ScrapeStatusRow,
 )
@@ -178,12 +179,15 @@ def history_lookup(store: Store, rows: int, events: int) -> dict[str, float]:
     per_cycle = events * 3 * 8  # 5% of ~150 prices per book change per cycle
     with store._db.write() as conn:  # bulk synthetic fill; the benchmark measures the read side
         conn.connection.driver_connection.execute(f"""
-            INSERT INTO odds_history
-            SELECT (60000000 + ((i % {events}) * 7919) % 999983)::VARCHAR, ['betpawa','sportybet','bet9ja'][1 + i % 3],
-                   'over_under_ft', 2.5, CASE WHEN i % 2 = 0 THEN 'over' ELSE 'under' END,
-                   round(1.5 + (i % 97) / 100, 2), true,
-                   now()::TIMESTAMP - INTERVAL 13 DAY + to_seconds((i // {per_cycle}) * 300), 0
+            CREATE TEMP TABLE _synthetic AS
+            SELECT (60000000 + ((i % {events}) * 7919) % 999983)::VARCHAR AS sr_id,
+                   ['betpawa','sportybet','bet9ja'][1 + i % 3] AS bookmaker, 'over_under_ft' AS market,
+                   2.5 AS line, CASE WHEN i % 2 = 0 THEN 'over' ELSE 'under' END AS outcome,
+                   round(1.5 + (i % 97) / 100, 2) AS odds, true AS available,
+                   now()::TIMESTAMP - INTERVAL 13 DAY + to_seconds((i // {per_cycle}) * 300) AS observed_at,
+                   0 AS run_id
             FROM range({rows}) t(i)""")
+        append_history(conn, "_synthetic")
     ids = [sr_id(n) for n in range(0, events, max(1, events // 25))]
 
     def lookups() -> list[float]:

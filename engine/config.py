@@ -12,11 +12,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BOOKS: tuple[str, ...] = ("betpawa", "sportybet", "bet9ja")
 Book = Literal["betpawa", "sportybet", "bet9ja"]
+
+# tiers: refresh by time to kickoff (engine/pipeline/tiers.py); all of them change live.
+TIER_KEYS: tuple[str, ...] = (
+    "refresh_mode",
+    "tier_near_hours",
+    "tier_near_interval_min",
+    "tier_day_hours",
+    "tier_day_interval_min",
+    "tier_far_interval_min",
+    "discovery_interval_min",
+)
+
+# alerts: thresholds of the movement alerts (engine/markets/alerts.py); all of them change live.
+ALERT_KEYS: tuple[str, ...] = ("alert_steam_pct", "alert_steam_window_min", "alert_margin_gap_pts", "alert_disappear")
 
 #: Settings the app may change at run time (stored in the ``settings`` table).
 RUNTIME_KEYS: tuple[str, ...] = (
@@ -30,6 +44,9 @@ RUNTIME_KEYS: tuple[str, ...] = (
     "bet9ja_delay_ms",
     "history_retention_days",
     "run_retention_days",
+    "archive_history",  # archive
+    *TIER_KEYS,
+    *ALERT_KEYS,
 )
 
 
@@ -75,7 +92,29 @@ class Settings(BaseSettings):
     cycle_timeout_s: float = Field(1800.0, gt=0)
     history_retention_days: int = Field(14, ge=1, le=3650)
     run_retention_days: int = Field(30, ge=1, le=3650)
+    # archive: cleanup first writes the history it is about to delete to date-partitioned Parquet
+    # beside the database (engine/store/archive.py), where the SQL notebook can still query it.
+    archive_history: bool = False
     stale_run_after_s: float = Field(300.0, gt=0)
+
+    # alerts, evaluated after each stored batch: a competitor moving an outcome by more than
+    # alert_steam_pct % within alert_steam_window_min while BetPawa stands still; BetPawa's margin
+    # more than alert_margin_gap_pts points above the best competitor's; a market on one side only.
+    alert_steam_pct: float = Field(8.0, gt=0, le=100)
+    alert_steam_window_min: float = Field(30.0, gt=0, le=1440)
+    alert_margin_gap_pts: float = Field(3.0, gt=0, le=100)
+    alert_disappear: bool = True
+
+    # tiers: "tiers" = the coordinator refreshes each event as often as its time to kickoff asks
+    # (start-up is still one full cycle); "full" = a full cycle every scrape_interval_min.
+    refresh_mode: Literal["tiers", "full"] = "tiers"
+    tier_near_hours: float = Field(2.0, gt=0, le=24 * 14)  # kickoff within this → near tier
+    tier_near_interval_min: float = Field(1.0, ge=0.5, le=1440)
+    tier_day_hours: float = Field(24.0, gt=0, le=24 * 14)  # else within this → day tier, later → far
+    tier_day_interval_min: float = Field(5.0, ge=0.5, le=1440)
+    tier_far_interval_min: float = Field(15.0, ge=0.5, le=1440)
+    discovery_interval_min: float = Field(15.0, ge=0.5, le=1440)
+    tier_tick_s: float = Field(15.0, ge=1, le=300)  # how often the coordinator looks for due work
 
     app_address: str = "127.0.0.1"
     app_port: int = Field(8501, ge=1, le=65535)
@@ -86,6 +125,14 @@ class Settings(BaseSettings):
         if not v.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return v.rstrip("/")
+
+    @field_validator("tier_day_hours")
+    @classmethod
+    def _tiers_increase(cls, v: float, info: ValidationInfo) -> float:
+        near = info.data.get("tier_near_hours")
+        if near is not None and v <= near:
+            raise ValueError(f"must be greater than tier_near_hours ({near:g}): tier boundaries increase")
+        return v
 
     def book(self, name: str) -> BookConfig:
         return BookConfig(

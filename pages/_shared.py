@@ -24,6 +24,7 @@ import sqlalchemy as sa
 import streamlit as st
 
 from engine.config import ConfigError, Settings, load_settings
+from engine.pipeline.tiers import Tier, tiers_from
 from engine.store import SchemaError, Store
 from engine.store import views
 
@@ -65,6 +66,7 @@ FRESH_TTL = 10
 SLOW_TTL = 30
 
 PAGE_EVENT = "pages/event.py"
+PAGE_ALERTS = "pages/alerts.py"
 
 START_HINT = "the scheduler picks it up within a few seconds (start it with `oddsdesk scheduler` or `oddsdesk up`)"
 
@@ -76,8 +78,11 @@ CSS = {
     "alert": "background-color: #ef9a9a; color: #7f0000; font-weight: 700",
     "best": "background-color: #c8e6c9; color: #1b5e20; font-weight: 600",
     "worst": "background-color: #ffcdd2; color: #b71c1c",
+    views.STALE: "background-color: #ffe0b2; color: #8a4b00; font-weight: 600",
 }
 ALERT_ROW_CSS = "background-color: #fff0f0"
+#: tiers: an odds cell whose price is older than its tier promises keeps its colour, in amber text.
+STALE_CELL_CSS = "color: #b26a00; font-style: italic"
 
 
 def settings() -> Settings:
@@ -131,6 +136,16 @@ def slow(view: str, *args: Any) -> Any:
     return guarded(_slow, view, *args)
 
 
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def _store_live(path: str, method: str, *args: Any) -> Any:
+    return getattr(_store(path), method)(*args)
+
+
+def store_live(method: str, *args: Any) -> Any:
+    """A ``Store`` read method (alerts: ``alerts``, ``unacknowledged_alerts``) re-read at most every 2 s."""
+    return guarded(_store_live, method, *args)
+
+
 def guarded(cached: Any, view: str, *args: Any) -> Any:
     try:
         return cached(db(), view, *args)
@@ -149,6 +164,7 @@ def invalidate() -> None:
     _live.clear()
     _fresh.clear()
     _slow.clear()
+    _store_live.clear()
 
 
 # --- time ----------------------------------------------------------------------------------
@@ -253,6 +269,10 @@ def styled(frame: pl.DataFrame, row_alert: str | None = None) -> Any:
         if status in frame.columns:
             mapped = frame[status].replace_strict(CSS, default=None, return_dtype=pl.String).to_list()
             css[col] = [m if m else base for m, base in zip(mapped, css[col].to_list())]
+        stale = views.stale_flag(col)
+        if stale in frame.columns:  # tiers
+            flags = frame[stale].fill_null(False).to_list()
+            css[col] = [f"{c}; {STALE_CELL_CSS}".lstrip("; ") if f else c for c, f in zip(css[col].to_list(), flags)]
     return data.style.apply(lambda _: css, axis=None)
 
 
@@ -268,6 +288,10 @@ def odds_config(frame: pl.DataFrame) -> dict[str, Any]:
         elif c.startswith("Δ "):
             config[c] = st.column_config.NumberColumn(
                 c, format="%+.2f", help="BetPawa odds − best competitor odds; green = BetPawa pays more")
+        elif c.endswith(" age min"):  # tiers
+            config[c] = st.column_config.NumberColumn(
+                c, format="%.1f min", help="minutes since this book last confirmed the price; amber = older "
+                                           "than its refresh tier promises (tier interval × 1.5)")
         elif c.endswith(" seen"):
             config[c] = st.column_config.DatetimeColumn(c, format="distance", help="when this price was last confirmed")
         elif c.endswith("unavailable since"):
@@ -279,6 +303,15 @@ def odds_config(frame: pl.DataFrame) -> dict[str, Any]:
         elif frame.schema[c] == pl.Float64:
             config[c] = st.column_config.NumberColumn(c, format="%.2f")
     return config
+
+
+def tiers_in_force() -> tuple[Tier, ...]:
+    """The refresh tiers the scheduler applies now (environment + saved settings)."""
+    base = settings()
+    try:
+        return tiers_from(base.with_saved(fresh("saved_settings")))
+    except ConfigError:
+        return tiers_from(base)
 
 
 def downloads(frame: pl.DataFrame, name: str, key: str) -> None:
@@ -355,7 +388,9 @@ def sidebar_status() -> None:
         st.markdown(f"{icon} Last run #{r['id']} **{r['status']}**  \n{when}")
     sched = live("scheduler_status")
     nxt = parse_time(sched.get("next_run_at"))
-    if _scheduler_alive(sched):
+    if _scheduler_alive(sched) and sched.get("mode") == "tiers":
+        tier_status(sched)
+    elif _scheduler_alive(sched):
         every = sched.get("interval_min")
         running = " · a run is in progress" if sched.get("running") else ""
         st.markdown(f"⏱️ Next run {until(nxt, now)}" + (f" (every {every:g} min)" if every else "") + running)
@@ -364,9 +399,24 @@ def sidebar_status() -> None:
                                                   if sched.get("updated_at") else ""))
     newest = live("freshness")
     st.markdown(f"📦 Newest price seen {ago(newest, now)}" if newest else "📦 No prices stored yet")
+    unacknowledged = store_live("unacknowledged_alerts")  # alerts
+    st.page_link(PAGE_ALERTS, label=f"{unacknowledged} unacknowledged alert{'s' if unacknowledged != 1 else ''}",
+                 icon="🔔" if unacknowledged else "🔕")
     if st.button("Scrape now", key="scrape_now", type="primary", width="stretch"):
         request_run("scrape_now", None, "scrape_request")
     request_state("scrape_request")
+
+
+def tier_status(sched: dict[str, Any]) -> None:
+    """tiers: how often each tier is refreshed, its events, and how far behind a tier is."""
+    plan = sched.get("tiers") or {}
+    tiers = plan.get("tiers") or []
+    running = " · a run is in progress" if sched.get("running") else ""
+    parts = [f"{t['name']} every {t['interval_min']:g} min ({t['events']:,} events)" for t in tiers]
+    st.markdown("⏱️ Refresh by kickoff: " + (" · ".join(parts) if parts else "starting") + running)
+    for name, n in (plan.get("behind") or {}).items():
+        st.warning(f"Behind by {n:,} events ({name} tier): more is due than the books' request budgets allow; "
+                   "nearer tiers go first", icon="⏳")
 
 
 def go_to_event(sr_id: str) -> None:

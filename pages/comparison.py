@@ -13,6 +13,7 @@ import polars as pl
 import streamlit as st
 
 from engine.markets.catalogue import load_catalogue
+from engine.pipeline.tiers import promise_expr
 from engine.store import views
 from pages import _shared
 
@@ -75,6 +76,7 @@ shown = views.sort_grid(views.filter_grid(grid, views.GridFilter(
     kickoff_from=kickoff_from, kickoff_to=kickoff_to, countries=tuple(countries), tournaments=tuple(tournaments),
     team=team, coverage=coverage, include_started=include_started, now=now,
 )), order)
+shown = views.with_staleness(shown, now, promise_expr(pl.col("_kickoff"), now, _shared.tiers_in_force()))  # tiers
 empty_pulled = [c for c in (views.pulled_column(b) for b in views.BOOKS) if shown[c].null_count() == shown.height]
 shown = _shared.local(shown.drop(empty_pulled), "Kickoff", *[views.seen_column(b) for b in views.BOOKS],
                       *[views.pulled_column(b) for b in views.BOOKS])
@@ -88,7 +90,10 @@ page = st.session_state.get(f"page_{pages}", 1) if pages > 1 else 1
 first = (page - 1) * PAGE_ROWS
 visible = shown.slice(first, PAGE_ROWS)
 priced = shown.filter(pl.any_horizontal(pl.col(views.seen_column(b)).is_not_null() for b in views.BOOKS)).height
+stale = shown.filter(pl.any_horizontal(  # tiers
+    pl.col(views.status_column(views.age_column(b))).is_not_null() for b in views.BOOKS)).height
 st.caption(f"{shown.height} events · {priced} with prices for this market · "
+           f"{stale} with a price older than its refresh tier promises (amber) · "
            f"rows {first + 1}–{first + visible.height} · times in {_shared.display_tz()} · select a row to open the event")
 
 selection = st.dataframe(

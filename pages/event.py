@@ -11,6 +11,7 @@ import polars as pl
 import streamlit as st
 
 from engine.markets.catalogue import load_catalogue
+from engine.pipeline.tiers import tier_of
 from engine.store import views
 from pages import _shared
 
@@ -73,6 +74,8 @@ markets = views.event_markets(prices, _shared.display_tz())
 if markets.is_empty():
     st.info("No mapped prices stored for this event yet — press **Refresh this event**.")
     st.stop()
+tier = tier_of(kickoff, now, _shared.tiers_in_force())  # tiers: each price's age against its promise
+markets = views.with_staleness(markets, now, tier.promise_s if tier else None)
 markets = _shared.local(markets, *[views.seen_column(b) for b in views.BOOKS])
 
 query = st.text_input("Search markets", key="market_search", placeholder="e.g. o25, btts, handicap -1, corners")
@@ -80,7 +83,9 @@ found = views.search_markets(markets, query)
 tabs = views.category_tabs(found)
 pairs = markets.select("_market", "_line").unique().height
 st.caption(f"{pairs} markets/lines · best price per outcome highlighted · rows tinted red where a competitor's "
-           f"margin is more than {views.MARGIN_ALERT_POINTS:g} points below BetPawa's")
+           f"margin is more than {views.MARGIN_ALERT_POINTS:g} points below BetPawa's · "
+           + (f"{tier.name} tier: refreshed every {tier.interval_s / 60:g} min, prices older than "
+              f"{tier.promise_s / 60:g} min in amber" if tier else "started: no longer refreshed"))
 
 if not tabs:
     st.warning(f"No market matches “{query}” — try a shorter word or an abbreviation such as o25 or btts.")

@@ -21,13 +21,18 @@ STATUS_ICONS = {"COMPLETED": "🟢", "PARTIAL": "🟡", "RUNNING": "🔄", "FAIL
                 "CONNECTION_FAILED": "🔌", "CANCELLED": "⚪"}
 
 st.title("Scrape runs")
+shown_kind = st.selectbox(  # tiers: tier runs are frequent; pick the kind of run to list
+    "Show", list(views.RUN_KINDS), key="run_kind",
+    help="Full cycles, discovery runs (event lists only), tier runs (kind tier:<tiers refreshed>), retries")
+KIND = views.RUN_KINDS[shown_kind]
 
 
 @st.fragment(run_every=2)
-def run_list() -> None:
-    runs = _shared.live("runs", 50)
+def run_list(kind: str | None) -> None:
+    runs = _shared.live("runs", 50, kind)
     if runs.is_empty():
-        st.info("No run yet — press **Scrape now** in the sidebar; " + _shared.START_HINT + ".")
+        st.info("No run yet — press **Scrape now** in the sidebar; " + _shared.START_HINT + "." if kind is None
+                else f"No run of this kind ({shown_kind.lower()}) yet.")
         return
     for r in runs.filter(pl.col("status") == "RUNNING").iter_rows(named=True):
         latest = views.latest_progress(_shared.live("run_progress", r["id"]))
@@ -63,9 +68,9 @@ def run_list() -> None:
                f"{_shared.duration(done['seconds'].mean() if done.height else None)} (last {runs.height} runs)")
 
 
-run_list()
+run_list(KIND)
 
-runs = _shared.live("runs", 50)
+runs = _shared.live("runs", 50, KIND)
 if runs.is_empty():
     st.stop()
 

@@ -1,9 +1,9 @@
 """SQL notebook: read-only SQL over the store, as a grid, a chart and a download.
 
-Statements run through ``store.query``: a read-only connection under the shared lock, so a
-write (INSERT, UPDATE, DELETE, CREATE, DROP …) is refused by DuckDB itself, whatever the text
-looks like. Statements a read-only connection would still allow but that act outside the
-database (COPY … TO a file, EXPORT, INSTALL/LOAD) are refused before they run.
+Statements run on the notebook's own connection (``engine/store/notebook.py``): DuckDB itself
+refuses writes (read-only), files and URLs outside the store (no external access; the history
+archive excepted) and setting changes (locked), whatever the text looks like. One statement at
+a time, stopped after ``SQL_TIMEOUT_S`` seconds, at most ``SQL_ROW_CAP`` rows shown.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ OWN = "— write your own —"
 st.title("SQL notebook")
 st.caption("Read-only SQL (DuckDB dialect) over the store. Tables: events, bookmaker_events, odds_current, "
            "odds_history, scrape_runs, run_progress, event_scrape_status, unmapped_markets, settings, run_requests. "
-           f"Results show at most {views.SQL_ROW_CAP:,} rows.")
+           f"Results show at most {views.SQL_ROW_CAP:,} rows; a query is stopped after {views.SQL_TIMEOUT_S:g} s. "
+           "Archived history (past retention), when there is some: odds_history_archive.")
 
 example = st.selectbox("Example queries", [OWN, *views.EXAMPLE_QUERIES], key="sql_example")
 if example != OWN and st.session_state.get("sql_loaded") != example:
@@ -43,11 +44,16 @@ if not query.strip():
 try:
     result = _shared.sql(query)
 except views.ReadOnlyRefusal as exc:
-    st.error(f"read-only: {exc}")
+    st.error(f"refused: {exc}")
+    st.stop()
+except views.SqlTimeout as exc:
+    st.error(str(exc))
     st.stop()
 except Exception as exc:
     if views.is_read_only_error(exc):
         st.error(f"read-only: the notebook cannot change the database — {exc}")
+    elif views.is_file_access_error(exc):
+        st.error(f"refused: the notebook cannot touch files outside the store or change its settings — {exc}")
     else:
         st.error(f"SQL error: {exc}")
     st.stop()

@@ -16,6 +16,7 @@ import streamlit as st
 
 from engine.config import ConfigError
 from engine.store import Store, views
+from engine.store.archive import archive_summary
 from pages import _shared
 
 _shared.page()
@@ -39,9 +40,9 @@ TABLE_NOTES = {
 
 _PER_DAY_SQL = """
 SELECT CAST(observed_at AS DATE) AS day, count(*) AS rows
-FROM odds_history GROUP BY day ORDER BY day
+FROM odds_history_data GROUP BY day ORDER BY day
 """
-_SPAN_SQL = "SELECT min(observed_at) AS oldest, max(observed_at) AS newest FROM odds_history"
+_SPAN_SQL = "SELECT min(observed_at) AS oldest, max(observed_at) AS newest FROM odds_history_data"
 
 
 def storage_facts(store: Store) -> dict[str, Any]:
@@ -56,7 +57,8 @@ def storage_facts(store: Store) -> dict[str, Any]:
     }
 
 
-READS = {"storage_facts": storage_facts}
+READS = {"storage_facts": storage_facts,
+         "archive_summary": lambda store: archive_summary(store.path)}  # archive: files only, no DB read
 
 
 @st.cache_data(ttl=_shared.FRESH_TTL, show_spinner=False)
@@ -137,16 +139,22 @@ st.dataframe(
 
 cleanup = saved.get("last_cleanup") or {}
 ran_at = _shared.parse_time(cleanup.get("at"))
+archived = (cleanup.get("deleted") or {}).get("odds_history_archived")  # archive: rows the last cleanup archived
 if ran_at is None:
     st.info("Retention cleanup has not run yet: the scheduler runs it a minute after it starts, then hourly "
             "(start it with `oddsdesk scheduler` or `oddsdesk up`).")
 else:
-    deleted = {k: int(v) for k, v in (cleanup.get("deleted") or {}).items() if not k.endswith("_clustered")}
+    deleted = {k: int(v) for k, v in (cleanup.get("deleted") or {}).items()
+               if not k.endswith(("_clustered", "_archived"))}
     clustered = int((cleanup.get("deleted") or {}).get("odds_history_clustered") or 0)
     note = f"; odds history re-sorted ({clustered:,} rows rewritten)" if clustered else ""
+    note += f"; {int(archived):,} history rows archived to Parquet first" if archived is not None else ""
     message = (f"Last cleanup {_shared.ago(ran_at, now)} ({_shared.local_time(ran_at)}): "
                f"deleted {sum(deleted.values()):,} rows{note}.")
-    if now - ran_at > CLEANUP_OVERDUE:
+    if cleanup.get("error"):  # archive: a cleanup that failed, e.g. could not write the archive
+        st.error(f"Last cleanup {_shared.ago(ran_at, now)} ({_shared.local_time(ran_at)}) failed: "
+                 f"{cleanup['error']}. A failed archive deletes nothing; the next hourly cleanup tries again.")
+    elif now - ran_at > CLEANUP_OVERDUE:
         st.warning(message + " It should run hourly — is the scheduler running (`oddsdesk scheduler`)?")
     else:
         st.success(message)
@@ -157,3 +165,30 @@ else:
             hide_index=True, key="storage_cleanup",
         )
 st.page_link(PAGE_SETTINGS, label="Change retention on the Settings page", icon="⚙️")
+
+# --- archive ----------------------------------------------------------------------------------
+st.subheader("Archive")
+arch = _shared.guarded(_read, "archive_summary")
+if in_force.archive_history:
+    st.caption(f"On: each hourly cleanup first writes the price changes it is about to delete to Parquet in "
+               f"`{arch['dir']}` (one folder per UTC day), and deletes them only once they are on disk. The SQL "
+               "notebook reads them as `odds_history_archive`.")
+else:
+    st.info("Off: price changes past the retention window are deleted. Turn on **Archive history to Parquet** "
+            "on the Settings page to keep them as date-partitioned Parquet the SQL notebook can still query "
+            "(archiving happens at the hourly cleanup).")
+if arch["files"]:
+    cards = st.columns(4)
+    cards[0].metric("Archive size", size_text(arch["bytes"]), help=f"{arch['files']:,} Parquet files")
+    cards[1].metric("Days archived", f"{len(arch['days']):,}")
+    cards[2].metric("Rows archived", f"{arch['rows']:,}")
+    last_run = (f"{_shared.ago(ran_at, now)} ({int(archived):,} rows)" if ran_at is not None and archived is not None
+                else _shared.ago(arch["newest_file_at"], now))
+    cards[3].metric("Last archive run", last_run, help="the last cleanup that archived; else the newest file")
+    days = pl.DataFrame(
+        [(day, d["files"], d["rows"], d["bytes"]) for day, d in sorted(arch["days"].items(), reverse=True)],
+        schema={"Day (UTC)": pl.String, "Files": pl.Int64, "Rows": pl.Int64, "Bytes": pl.Int64}, orient="row")
+    st.dataframe(days, hide_index=True, key="storage_archive_days", column_config={
+        c: st.column_config.NumberColumn(c, format="localized") for c in ("Rows", "Bytes")})
+elif in_force.archive_history:
+    st.caption("Nothing archived yet: history reaches the archive once it is older than the retention window.")

@@ -5,6 +5,10 @@ of ``run_requests`` (the app's "scrape now" / "retry failed" / "refresh event" f
 process), retention cleanup, and a stale-run watchdog. One cycle runs at a time (a lock, plus
 ``max_instances=1``/``coalesce``). Misfire grace is set explicitly: APScheduler's default of
 1 s silently skips a run that starts late.
+
+Refresh mode ``tiers`` (the default): after the start-up full cycle, the tier coordinator
+(``coordinator.py``) refreshes each event as often as its time to kickoff asks, through the
+same ``run`` (so still one cycle at a time); mode ``full`` keeps the full cycle on its interval.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from engine.pipeline.cycle import run_cycle
 from engine.pipeline.summary import format_summary
 from engine.pipeline.targets import event_targets, failed_targets
 from engine.store import Store
+from scheduler.coordinator import TierCoordinator
 
 log = logging.getLogger("oddsdesk.scheduler")
 POLL_S = 2.0
@@ -74,6 +79,7 @@ class SchedulerService:
             timezone=timezone.utc,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
         )
+        self.coordinator = TierCoordinator(self)
 
     # settings ------------------------------------------------------------------------------
     def load_settings(self) -> Settings:
@@ -88,6 +94,11 @@ class SchedulerService:
         if new.scrape_interval_min != self.settings.scrape_interval_min:
             log.info("scrape interval changed: %s → %s min", self.settings.scrape_interval_min, new.scrape_interval_min)
             self.scheduler.reschedule_job("scrape", trigger=IntervalTrigger(minutes=new.scrape_interval_min))
+            if new.refresh_mode == "tiers":  # tiers: rescheduling resumed the paused full-cycle job
+                self.scheduler.pause_job("scrape")
+        if new.refresh_mode != self.settings.refresh_mode:  # tiers: the coordinator's tick checks the mode
+            log.info("refresh mode changed: %s → %s", self.settings.refresh_mode, new.refresh_mode)
+            (self.scheduler.pause_job if new.refresh_mode == "tiers" else self.scheduler.resume_job)("scrape")
         self.settings = new
         self.publish_status()
 
@@ -97,26 +108,34 @@ class SchedulerService:
         self.store.put_settings({STATUS_KEY: {
             "pid": os.getpid(), "updated_at": utcnow().isoformat(), "next_run_at": nxt,
             "interval_min": self.settings.scrape_interval_min, "running": self.cycle_lock.locked(),
+            "mode": self.settings.refresh_mode, "tiers": self.coordinator.status(),
         }})
 
     # jobs ----------------------------------------------------------------------------------
-    def run(self, trigger: str, *, targets=None, kind: str = "full", wait: bool = False):
-        """One cycle, never two at once; a scheduled tick that finds one running is skipped."""
+    def run(self, trigger: str, *, targets=None, kind: str = "full", wait: bool = False,
+            settings: Settings | None = None, **cycle_kw):
+        """One cycle, never two at once; a scheduled tick that finds one running is skipped.
+
+        ``settings`` overrides the ones in force for this run; ``cycle_kw`` goes to ``run_cycle``.
+        """
         if not self.cycle_lock.acquire(blocking=wait):
             log.info("a cycle is already running; %s run skipped", trigger)
             return None
         try:
             if self.cancel.is_set():
                 return None
-            summary = asyncio.run(run_cycle(self.settings, self.store, trigger, targets=targets, kind=kind,
-                                            cancel=self.cancel))
-            log.info("%s", format_summary(summary))
+            summary = asyncio.run(run_cycle(settings or self.settings, self.store, trigger, targets=targets,
+                                            kind=kind, cancel=self.cancel, **cycle_kw))
+            text = format_summary(summary)
+            log.info("%s", text.splitlines()[0] if kind.startswith("tier:") else text)  # tiers: one line a tick
             return summary
         finally:
             self.cycle_lock.release()
 
     def scrape_job(self) -> None:
         self.run("schedule")
+        if self.settings.refresh_mode == "tiers":  # tiers: the start-up cycle is the only full one
+            self.scheduler.pause_job("scrape")
 
     def poll_requests(self) -> None:
         for req in self.store.claim_run_requests():
@@ -148,7 +167,14 @@ class SchedulerService:
                 self.store.finish_run_request(rid, "FAILED", f"{type(exc).__name__}: {exc}")
 
     def cleanup_job(self) -> None:
-        counts = self.store.cleanup(self.settings.history_retention_days, self.settings.run_retention_days)
+        try:  # archive: a failed archive raises before anything is deleted; the storage page shows why
+            counts = self.store.cleanup(self.settings.history_retention_days, self.settings.run_retention_days,
+                                        archive=self.settings.archive_history)
+        except Exception as exc:
+            log.exception("retention cleanup failed")
+            self.store.put_settings({"last_cleanup": {"at": utcnow().isoformat(), "deleted": {},
+                                                      "error": f"{type(exc).__name__}: {exc}"}})
+            return
         self.store.put_settings({"last_cleanup": {"at": utcnow().isoformat(), "deleted": counts}})
         log.info("retention cleanup: %s", counts)
 
@@ -172,6 +198,8 @@ class SchedulerService:
         s.add_job(self.scrape_job, IntervalTrigger(minutes=self.settings.scrape_interval_min), id="scrape",
                   next_run_time=now if first_run_now else None)
         s.add_job(self.poll_requests, IntervalTrigger(seconds=POLL_S), id="requests", misfire_grace_time=30)
+        s.add_job(self.coordinator.tick, IntervalTrigger(seconds=self.settings.tier_tick_s), id="tiers",
+                  misfire_grace_time=30)
         s.add_job(self.refresh_settings, IntervalTrigger(seconds=10), id="settings", next_run_time=now)
         s.add_job(self.watchdog_job, IntervalTrigger(seconds=60), id="watchdog")
         s.add_job(self.cleanup_job, IntervalTrigger(hours=1), id="cleanup", next_run_time=now + timedelta(minutes=1))

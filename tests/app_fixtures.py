@@ -150,3 +150,47 @@ def seed_store(db_path: Path, seed: int = 11, events: int = 40) -> Seeded:
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
     """One seeded database shared by a test module (the app only reads it, except where noted)."""
     return seed_store(tmp_path_factory.mktemp("app") / "oddsdesk.duckdb")
+
+
+# --- alerts: a third scrape, with the alert thresholds, that moves, widens and pulls prices ---------
+
+
+@dataclass
+class Alerted:
+    seeded: Seeded
+    steam: str  # sr_id: SportyBet shortened its 1X2 home price by 20 %
+    pulled: str  # sr_id: SportyBet and Bet9ja stopped offering BTTS, BetPawa still does
+
+
+def seed_alerts(db_path: Path, events: int = 8) -> Alerted:
+    """``seed_store``, then one more batch of two events (all books fetched whole) stored with the
+    default ``AlertThresholds``, as a scrape that saw those changes would store it."""
+    from engine.markets.alerts import AlertThresholds
+
+    seeded = seed_store(db_path, events=events)
+    world, store = seeded.world, seeded.store
+
+    def quoted(sr_id: str, market: str) -> bool:
+        return all(any(p.market == market and p.available for p in world.quotes(b, sr_id, 1)) for b in BOOKS)
+
+    full = [e for e in world.events if set(e.books) == set(BOOKS) and e.sr_id != seeded.failed_sr_id]
+    steam = next(e for e in full if quoted(e.sr_id, "1x2_ft"))
+    pulled = next(e for e in full if e is not steam and quoted(e.sr_id, "btts_ft"))
+    pairs = [(e.sr_id, b) for e in (steam, pulled) for b in BOOKS]
+    prices = _prices(world, pairs, 1).filter(
+        ~((pl.col("sr_id") == pulled.sr_id) & (pl.col("market") == "btts_ft") & (pl.col("bookmaker") != "betpawa")))
+    shortened = (pl.col("sr_id") == steam.sr_id) & (pl.col("bookmaker") == "sportybet") & (
+        pl.col("market") == "1x2_ft") & (pl.col("outcome") == "home")
+    prices = prices.with_columns(odds=pl.when(shortened).then((pl.col("odds") * 0.8).round(2)).otherwise("odds"))
+    run_id = store.start_run("schedule", list(BOOKS))
+    store.store_batch(BatchWrite(
+        run_id=run_id, batch_no=1, observed_at=datetime.now(timezone.utc) - timedelta(minutes=1),
+        events=[EventRow(e.sr_id, e.kickoff, e.tournament.country, e.tournament.name, e.home, e.away)
+                for e in (steam, pulled)],
+        book_events=[BookEventRow(b, e.book_ids[b], e.sr_id) for e in (steam, pulled) for b in BOOKS],
+        prices=prices, scraped=pairs,
+        statuses=[ScrapeStatusRow(e.sr_id, BOOKS, BOOKS, (), {}, 100) for e in (steam, pulled)],
+        unmapped=pl.DataFrame(schema=UNMAPPED_SCHEMA), batches_total=1, alert_thresholds=AlertThresholds(),
+    ))
+    store.finish_run(run_id, "COMPLETED", {})
+    return Alerted(seeded, steam.sr_id, pulled.sr_id)

@@ -40,8 +40,24 @@ def test_write_statements_are_refused_and_change_nothing(seeded: Seeded, monkeyp
 def test_copy_to_a_file_is_refused_before_it_runs(seeded: Seeded, monkeypatch, tmp_path):
     target = tmp_path / "leak.csv"
     at = run_sql(open_page(seeded.db_path, monkeypatch, PAGE), f"COPY events TO '{target}'")
-    assert at.error[0].value.startswith("read-only: COPY")
+    assert at.error[0].value.startswith("refused: COPY")
     assert not target.exists()
+
+
+def test_reading_a_file_outside_the_store_is_refused(seeded: Seeded, monkeypatch):
+    at = run_sql(open_page(seeded.db_path, monkeypatch, PAGE), "SELECT * FROM read_csv('/etc/passwd')")
+    assert at.error[0].value.startswith("refused: the notebook cannot touch files")
+    assert not at.dataframe
+
+
+def test_a_runaway_query_is_stopped_and_the_page_stays_usable(seeded: Seeded, monkeypatch):
+    monkeypatch.setattr(views, "SQL_TIMEOUT_S", 1.0)
+    at = run_sql(open_page(seeded.db_path, monkeypatch, PAGE),
+                 "SELECT a.range * b.range AS x FROM range(100000) a, range(100000) b ORDER BY x DESC")
+    assert at.error[0].value.startswith("stopped after 1 s")
+    run_sql(at, "SELECT count(*) AS n FROM events")
+    assert not at.error
+    assert at.dataframe[0].value["n"][0] == seeded.store.events().height
 
 
 def test_a_syntax_error_is_shown_as_such(seeded: Seeded, monkeypatch):

@@ -12,6 +12,7 @@ from test_app_value import reprice
 
 from engine.config import load_settings
 from engine.store import views
+from engine.store.archive import archive_dir
 from scheduler.main import SchedulerService
 
 PAGE = "pages/storage.py"
@@ -102,3 +103,55 @@ def test_an_empty_database_shows_zero_rows_and_what_to_do(tmp_path, monkeypatch)
     assert any("No odds history yet" in i.value and "Scrape now" in i.value for i in at.info)
     assert any("has not run yet" in i.value for i in at.info)
     assert not at.get("vega_lite_chart")
+
+
+# --- archive ----------------------------------------------------------------------------------
+
+
+def test_archive_off_says_what_it_would_do(tmp_path, monkeypatch):
+    seeded = seed_store(tmp_path / "oddsdesk.duckdb", events=6)
+    at = open_page(seeded.db_path, monkeypatch, PAGE)
+    assert any(i.value.startswith("Off:") and "Archive history to Parquet" in i.value for i in at.info)
+    assert "Rows archived" not in {m.label for m in at.metric}
+
+
+def test_archived_history_size_days_and_last_run(tmp_path, monkeypatch):
+    seeded, old_days = aged(tmp_path)
+    seeded.store.put_settings({"archive_history": True})  # as the Settings page saves it
+    settings = load_settings(db_path=seeded.db_path, history_retention_days=1, archive_history=True)
+    SchedulerService(settings, seeded.store).cleanup_job()
+
+    at = open_page(seeded.db_path, monkeypatch, PAGE)
+    rows = sum(old_days.values())
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Rows archived"] == f"{rows:,}"
+    assert shown["Days archived"] == str(len(old_days))
+    assert shown["Last archive run"].endswith(f"({rows:,} rows)")
+    assert any(f"{rows:,} history rows archived to Parquet first" in s.value for s in at.success)
+    assert any(c.value.startswith("On:") and "odds_history_archive" in c.value for c in at.caption)
+    days = table(at, "Day (UTC)")
+    assert dict(zip(days["Day (UTC)"], days["Rows"])) == old_days
+    assert not set(old_days) & set(growth(at)), "archived days left the database"
+
+
+def test_a_failed_archive_is_shown_and_deletes_nothing(tmp_path, monkeypatch):
+    seeded, old_days = aged(tmp_path)
+    archive_dir(seeded.db_path).write_text("a file where the archive folder should be")
+    settings = load_settings(db_path=seeded.db_path, history_retention_days=1, archive_history=True)
+    SchedulerService(settings, seeded.store).cleanup_job()
+
+    at = open_page(seeded.db_path, monkeypatch, PAGE)
+    assert any("failed" in e.value and "deletes nothing" in e.value for e in at.error)
+    assert {d: growth(at)[d] for d in old_days} == old_days, "the old days are still in the database"
+
+
+def test_turning_the_archive_on_in_settings(tmp_path, monkeypatch):
+    seeded = seed_store(tmp_path / "oddsdesk.duckdb", events=6)
+    at = open_page(seeded.db_path, monkeypatch, "pages/settings.py")
+    assert at.checkbox(key="archive_history").value is False
+    at.checkbox(key="archive_history").check()
+    at.form_submit_button[0].click().run()
+    assert seeded.store.get_settings()["archive_history"] is True
+    at.switch_page(PAGE)
+    at = later(at)
+    assert any(c.value.startswith("On:") for c in at.caption)

@@ -67,8 +67,10 @@ def test_import_is_sorted_by_event_like_a_reclustered_table(store):
     store.import_history(history(5, ["3003", "1001", "2002"], NOW - timedelta(hours=3)))
     store.import_history(history(5, ["0500", "9009"], NOW - timedelta(hours=2)))
 
-    stored = store.query("SELECT sr_id FROM odds_history")["sr_id"].to_list()
-    assert stored[:15] == sorted(stored[:15]) and stored[15:] == sorted(stored[15:])
+    stored = store.query("SELECT event_no FROM odds_history_data")["event_no"].to_list()
+    assert stored == sorted(stored)  # each import a clustered block, events numbered in sr_id order
+    numbered = store.query("SELECT sr_id FROM history_events ORDER BY event_no")["sr_id"].to_list()
+    assert numbered == ["1001", "2002", "3003", "0500", "9009"]
     assert store.cleanup(history_days=14, run_days=30)["odds_history_clustered"] == 0
 
 
@@ -101,5 +103,6 @@ def test_cleanup_does_not_rewrite_a_freshly_imported_table_but_still_tracks_new_
     ))
     # The scrape's rows are the only unsorted ones: a forced re-sort puts them with their event.
     assert store.cleanup(history_days=14, run_days=30, cluster=True)["odds_history_clustered"] == 100 * n + 3
-    first = store.query("SELECT sr_id, observed_at FROM odds_history LIMIT ?", [n + 3])
-    assert set(first["sr_id"]) == {"1000"} and first["observed_at"].is_sorted()
+    first = store.query("SELECT event_no, observed_at FROM odds_history_data LIMIT ?", [n + 3])
+    event_no = store.query("SELECT event_no FROM history_events WHERE sr_id = '1000'")["event_no"].item()
+    assert set(first["event_no"]) == {event_no} and first["observed_at"].is_sorted()

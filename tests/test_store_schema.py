@@ -115,3 +115,26 @@ def test_a_version_1_file_keeps_its_rows_and_loses_the_growing_tables_primary_ke
     ))
     assert (result.inserted, result.changed) == (0, 1)
     assert store.current_prices()["odds"].to_list() == [2.2]
+
+
+def test_a_version_3_file_keeps_every_history_row_when_history_goes_compact(tmp_path):
+    """Step 4 moves odds_history into integer-keyed rows behind a view of the same name and columns."""
+    path = tmp_path / "odds.duckdb"
+    engine = sa.create_engine(f"duckdb:///{path}", poolclass=sa.pool.NullPool)
+    rows = [("61300001", "betpawa", "1x2_ft", None, "home", 2.1, True, "2026-03-01 12:00:00", 1),
+            ("61300001", "bet9ja", "over_under_ft", 2.5, "over", 1.8, False, "2026-03-01 12:05:00", 2),
+            ("61300002", "betpawa", "1x2_ft", None, "home", 3.4, True, "2026-03-01 12:05:00", 2)]
+    with engine.begin() as conn:
+        migrate(conn, STEPS[:3])
+        for row in rows:
+            conn.execute(sa.text("INSERT INTO odds_history VALUES (:a, :b, :c, :d, :e, :f, :g, :h, :i)"),
+                         dict(zip("abcdefghi", row)))
+    engine.dispose()
+
+    store = Store(path)
+    assert version(store) == [len(STEPS)]
+    back = store.query("SELECT sr_id, bookmaker, market, line, outcome, odds, available, "
+                       "strftime(observed_at, '%Y-%m-%d %H:%M:%S') AS t, run_id FROM odds_history ORDER BY t, bookmaker")
+    assert sorted(back.rows()) == sorted(rows)
+    assert store.table_counts()["odds_history"] == 3
+    assert store.query("SELECT count(*) AS n FROM price_kinds")["n"].item() == 2  # home 1x2 shared by two events

@@ -9,6 +9,7 @@ being dropped. Requests never touch the database.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 import time
@@ -23,6 +24,7 @@ from engine.bookmakers import make_client
 from engine.bookmakers._client import BookClient
 from engine.bookmakers._models import DiscoveredEvent, FetchFailure, ParsedEvent
 from engine.config import BOOKS, Settings
+from engine.markets.alerts import AlertThresholds
 from engine.pipeline import decoding
 from engine.pipeline.matching import MatchedEvent, batches, match_events
 from engine.pipeline.summary import BookStats, RunSummary
@@ -41,6 +43,9 @@ HEARTBEAT_S = 10.0
 # Batches whose requests may be in flight at once: the next batch starts while the slowest
 # book finishes the previous one, so no book idles at a batch boundary.
 FETCH_AHEAD = 2
+# tiers: in a tier run each request gets this many seconds from when it is issued, slot wait
+# included (None = no limit), so one slow book cannot hold the tick's run hostage.
+_request_limit: contextvars.ContextVar[float | None] = contextvars.ContextVar("request_limit", default=None)
 
 
 def utcnow() -> datetime:
@@ -66,12 +71,18 @@ async def run_cycle(
     kind: str = "full",
     cancel: threading.Event | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    discover_only: bool = False,
+    request_limit_s: float | None = None,
 ) -> RunSummary:
     """Run one cycle and return its summary; the run row is always finished, whatever happens.
 
-    ``targets`` skips discovery and fetches exactly those events (retry failed / refresh one).
+    ``targets`` skips discovery and fetches exactly those events (retry failed / refresh one /
+    a tier's due events). ``discover_only`` stores what discovery listed (events, book event
+    ids) and fetches no detail; ``request_limit_s`` ends a detail request still unanswered that
+    long after it was issued as a timeout failure.
     """
     cancel = cancel or threading.Event()
+    _request_limit.set(request_limit_s)
     run_id = await asyncio.to_thread(store.start_run, trigger, list(BOOKS), kind)
     summary = RunSummary(run_id=run_id, trigger=trigger, kind=kind, started_at=utcnow(),
                          books={b: BookStats() for b in BOOKS})
@@ -80,7 +91,7 @@ async def run_cycle(
     decoding.configure(settings.decode_workers)
     beat = asyncio.create_task(_heartbeat(store, run_id))
     try:
-        await asyncio.wait_for(_run(settings, store, summary, clients, targets, cancel),
+        await asyncio.wait_for(_run(settings, store, summary, clients, targets, cancel, discover_only),
                                timeout=settings.cycle_timeout_s)
     except _Cancelled:
         summary.status = "CANCELLED"
@@ -117,10 +128,13 @@ async def _heartbeat(store: Store, run_id: int) -> None:
 
 
 async def _run(settings: Settings, store: Store, summary: RunSummary, clients: dict[str, BookClient],
-               targets: list[MatchedEvent] | None, cancel: threading.Event) -> None:
+               targets: list[MatchedEvent] | None, cancel: threading.Event, discover_only: bool = False) -> None:
     if targets is None:
         targets = await _discover(store, summary, clients)
         if targets is None:
+            return
+        if discover_only:
+            await _store_listings(store, summary, targets)
             return
     summary.events_total = len(targets)
     todo = batches(targets, settings.batch_size)
@@ -137,7 +151,8 @@ async def _run(settings: Settings, store: Store, summary: RunSummary, clients: d
             if summary.error:
                 break  # the writer failed: stop fetching, its error is raised below
             await queue.put(_StartMarker(n, len(batch)))
-            pending.append(asyncio.create_task(_fetch_batch(summary, clients, batch, n)))
+            pending.append(asyncio.create_task(_fetch_batch(summary, clients, batch, n,
+                                                            AlertThresholds.from_settings(settings))))
             if len(pending) > FETCH_AHEAD:
                 await queue.put(await pending.popleft())
         while pending and not summary.error:
@@ -185,10 +200,39 @@ async def _discover(store: Store, summary: RunSummary, clients: dict[str, BookCl
     return matched
 
 
+async def _store_listings(store: Store, summary: RunSummary, matched: list[MatchedEvent]) -> None:
+    """A discovery run's one batch: the events and book event ids, no prices (tier runs use them)."""
+    summary.events_total = len(matched)
+    summary.batches_total = 1
+    await asyncio.to_thread(store.update_run, summary.run_id, events_total=len(matched))
+    batch = BatchWrite(
+        run_id=summary.run_id, batch_no=1, observed_at=utcnow(), events=[_event_row(ev, {}) for ev in matched],
+        book_events=[BookEventRow(b, l.book_event_id, ev.sr_id) for ev in matched for b, l in ev.listings.items()],
+        prices=pl.DataFrame(schema=PRICE_SCHEMA), scraped=[], statuses=[],
+        unmapped=pl.DataFrame(schema=UNMAPPED_SCHEMA), batches_total=1,
+    )
+    t0 = time.perf_counter()
+    await asyncio.to_thread(store.store_batch, batch)
+    summary.store_s += time.perf_counter() - t0
+    summary.batches_done = 1
+    _finish_status(summary)
+
+
+async def _fetch_body(client: BookClient, listing: DiscoveredEvent) -> tuple[bytes, int] | FetchFailure:
+    limit = _request_limit.get()
+    if limit is None:
+        return await client.fetch_event_body(listing)
+    try:
+        return await asyncio.wait_for(client.fetch_event_body(listing), limit)
+    except asyncio.TimeoutError:
+        return FetchFailure(book=client.name, kind="timeout", book_event_id=listing.book_event_id,
+                            message=f"no answer within the tier run's {limit:g}s per request; retried later")
+
+
 async def _fetch_one(client: BookClient, listing: DiscoveredEvent) -> tuple[ParsedEvent | FetchFailure, float]:
     t0 = time.perf_counter()
     try:
-        raw = await client.fetch_event_body(listing)
+        raw = await _fetch_body(client, listing)
         secs = time.perf_counter() - t0
         if isinstance(raw, FetchFailure):
             return raw, secs
@@ -207,7 +251,7 @@ async def _fetch_event(clients: dict[str, BookClient], ev: MatchedEvent):
 
 
 async def _fetch_batch(summary: RunSummary, clients: dict[str, BookClient], batch: list[MatchedEvent],
-                       batch_no: int) -> BatchWrite:
+                       batch_no: int, alerts: AlertThresholds | None = None) -> BatchWrite:
     fetched = await asyncio.gather(*(_fetch_event(clients, ev) for ev in batch))
     observed_at = utcnow()
     cols: dict[str, list] = {k: [] for k in PRICE_SCHEMA}
@@ -270,7 +314,7 @@ async def _fetch_batch(summary: RunSummary, clients: dict[str, BookClient], batc
     )
     return BatchWrite(run_id=summary.run_id, batch_no=batch_no, observed_at=observed_at, events=events,
                       book_events=book_events, prices=prices, scraped=scraped, statuses=statuses,
-                      unmapped=unmapped_frame, batches_total=summary.batches_total)
+                      unmapped=unmapped_frame, batches_total=summary.batches_total, alert_thresholds=alerts)
 
 
 def _event_row(ev: MatchedEvent, details: dict[str, ParsedEvent]) -> EventRow:

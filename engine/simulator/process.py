@@ -62,6 +62,25 @@ class SimProcess:
     def set_epoch(self, epoch: int) -> dict[str, Any]:
         return self._call("POST", "/_sim/epoch", {"epoch": epoch})
 
+    def truth(self, pairs: list[tuple[str, str, float | None]]) -> dict[str, Any]:
+        """Current prices of (book, sr_id) pairs with their change times since each pair's
+        ``since`` (unix seconds); see ``Simulator.truth``."""
+        body = {"pairs": [{"book": b, "sr_id": s, "since": since} for b, s, since in pairs]}
+        resp = self._http.post("/_sim/truth", json=body, timeout=120.0)
+        if resp.status_code != 200:
+            raise SimulatorError(f"POST /_sim/truth: HTTP {resp.status_code} {resp.text}")
+        return resp.json()
+
+    def plant(self, book: str, sr_id: str, market: str, line: float | None, outcome: str, factor: float,
+              from_epoch: int | None = None) -> dict[str, Any]:
+        """From ``from_epoch`` on (default: the current epoch), ``book`` quotes that price × ``factor``:
+        a planted mispricing or competitor move. ``clear_plants`` removes them all."""
+        body = {"book": book, "sr_id": sr_id, "market": market, "line": line, "outcome": outcome, "factor": factor}
+        return self._call("POST", "/_sim/plant", body | ({} if from_epoch is None else {"from_epoch": from_epoch}))
+
+    def clear_plants(self) -> dict[str, Any]:
+        return self._call("DELETE", "/_sim/plant")
+
     def set_faults(self, cfg: FaultConfig | str | None) -> dict[str, Any]:
         """Replace the fault config (a FaultConfig, or a spec in the faults.py grammar); None clears it."""
         body: Any = (cfg or FaultConfig()).to_json() if not isinstance(cfg, str) else cfg

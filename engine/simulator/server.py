@@ -12,12 +12,16 @@ Control API::
     POST /_sim/advance   {"n": 1}          epoch += n
     POST /_sim/epoch     {"epoch": k}      epoch = k
     PUT  /_sim/faults    FaultConfig JSON, or a JSON string in the faults.py grammar
+    POST /_sim/truth     {"pairs": [{"book", "sr_id", "since"}]}  current prices + change times
+    POST /_sim/plant     {"book", "sr_id", "market", "line", "outcome", "factor", "from_epoch"?}
+                         that price × factor from that epoch on (default: now); DELETE clears all
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import math
 import signal
@@ -36,6 +40,7 @@ from starlette.routing import Route
 
 from engine.bookmakers._models import Price
 from engine.config import BOOKS
+from engine.markets.catalogue import normalize_line
 from engine.simulator import render_bet9ja, render_betpawa, render_sportybet
 from engine.simulator.faults import Decision, Endpoint, FaultConfig, FaultInjector, FaultSpecError
 from engine.simulator.noise import noise_for_event
@@ -59,6 +64,38 @@ _ERRORS = {
 }
 
 
+@dataclasses.dataclass(frozen=True)
+class Plant:
+    """One planted price (``POST /_sim/plant``): ``book`` quotes (market, line, outcome) of the
+    event at ``factor`` × the world's odds (2 decimals, at least 1.01) from ``from_epoch`` on."""
+
+    book: str
+    sr_id: str
+    market: str
+    line: float | None
+    outcome: str
+    factor: float
+    from_epoch: int
+
+    @property
+    def key(self) -> tuple[str, str, str, float | None, str]:
+        return (self.book, self.sr_id, self.market, self.line, self.outcome)
+
+    @classmethod
+    def parse(cls, body: Any, epoch: int) -> Plant:
+        if not isinstance(body, dict):
+            raise TypeError("expected a JSON object")
+        if body.get("book") not in BOOKS:
+            raise ValueError(f"book must be one of {', '.join(BOOKS)}, got {body.get('book')!r}")
+        factor = float(body["factor"])
+        if not math.isfinite(factor) or factor <= 0:
+            raise ValueError(f"factor must be a positive number, got {body['factor']!r}")
+        line = body.get("line")
+        return cls(body["book"], str(body["sr_id"]), str(body["market"]),
+                   None if line is None else normalize_line(float(line)), str(body["outcome"]), factor,
+                   int(body.get("from_epoch", epoch)))
+
+
 def _body(payload: Any) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
@@ -80,10 +117,13 @@ class Simulator:
         self.drift_every_s = drift_every_s
         self.clock: Clock = clock or (lambda: datetime.now(UTC))
         self.started = time.monotonic()
+        self.wall_started = time.time()
         self.offset = 0
+        self.segments: list[tuple[float, int]] = [(self.started, 0)]  # truth: (monotonic, offset) per set_epoch
         self.requests = {book: 0 for book in BOOKS}
         self._cache: dict[tuple[str, str], bytes] = {}
         self._cache_epoch = -1
+        self.plants: dict[tuple[str, str, str, float | None, str], Plant] = {}  # plants: see plant()
         self.stopping: Callable[[], bool] = lambda: False  # serve() points this at uvicorn's exit flag
         self.events: dict[str, dict[str, SimEvent]] = {book: {} for book in BOOKS}
         self.schedule: dict[str, dict[str, list[SimEvent]]] = {book: {} for book in BOOKS}
@@ -106,6 +146,57 @@ class Simulator:
 
     def set_epoch(self, epoch: int) -> None:
         self.offset = epoch - self._drift()
+        self.segments.append((time.monotonic(), self.offset))
+
+    # truth: when each price last changed, for the freshness benchmark ----------------------
+
+    def epoch_at(self, mono: float) -> int:
+        """The epoch that was current at monotonic time ``mono`` (drift plus the manual offset then)."""
+        offset = next(o for t, o in reversed(self.segments) if t <= mono) if mono >= self.started else 0
+        drift = math.floor((mono - self.started) / self.drift_every_s + 1e-9) if self.drift_every_s else 0
+        return max(0, drift + offset)
+
+    def transitions(self, since: float, until: float) -> list[tuple[float, int, int]]:
+        """Epoch changes in monotonic (since, until]: (time, epoch before, epoch after)."""
+        since = max(since, self.started)
+        times = {t for t, _ in self.segments if since < t <= until}
+        if self.drift_every_s:
+            first = math.floor((since - self.started) / self.drift_every_s) + 1
+            last = math.floor((until - self.started) / self.drift_every_s)
+            times.update(self.started + k * self.drift_every_s for k in range(first, last + 1))
+        out, before = [], self.epoch_at(since)
+        for t in sorted(times):
+            after = self.epoch_at(t)
+            if after != before:
+                out.append((t, before, after))
+                before = after
+        return out
+
+    def truth(self, book: str, sr_id: str, since: float | None) -> dict[str, Any]:
+        """What ``book`` quotes now for the event, and per price (market, line, outcome, odds,
+        available, first, last): the wall-clock times (unix s) of its first and last change
+        after ``since`` (unix s), null when it has not changed since then."""
+        mono_now = time.monotonic()
+        epoch = self.epoch_at(mono_now)
+        quotes = self.world.quotes(book, sr_id, epoch)
+        first: dict[tuple, float] = {}
+        last: dict[tuple, float] = {}
+        if since is not None:
+            for t, before, after in self.transitions(since - self.wall_started + self.started, mono_now):
+                if after == before + 1:
+                    keys = self.world.changed_prices(book, sr_id, after)
+                else:
+                    old = {(p.market, p.line, p.outcome): (p.odds, p.available)
+                           for p in self.world.quotes(book, sr_id, before)}
+                    keys = {(p.market, p.line, p.outcome) for p in self.world.quotes(book, sr_id, after)
+                            if old.get((p.market, p.line, p.outcome)) != (p.odds, p.available)}
+                at = self.wall_started + (t - self.started)
+                for key in keys:
+                    first.setdefault(key, at)
+                    last[key] = at
+        return {"book": book, "sr_id": sr_id, "epoch": epoch, "prices": [
+            [p.market, p.line, p.outcome, p.odds, p.available, first.get(k), last.get(k)]
+            for p in quotes for k in [(p.market, p.line, p.outcome)]]}
 
     # lookups --------------------------------------------------------------------------------
 
@@ -119,7 +210,7 @@ class Simulator:
         return [(t, n) for t, n in counts if n]
 
     def quotes(self, book: str, event: SimEvent) -> list[Price]:
-        return self.world.quotes(book, event.sr_id, self.epoch())
+        return self.planted(book, event.sr_id, self.epoch())
 
     def detail(self, book: str, event: SimEvent) -> bytes:
         """An event-detail body, rendered once per epoch: the real books serve cached pages too,
@@ -131,7 +222,7 @@ class Simulator:
         key = (book, event.sr_id)
         body = self._cache.get(key)
         if body is None:
-            prices = self.world.quotes(book, event.sr_id, epoch)
+            prices = self.planted(book, event.sr_id, epoch)
             noise = noise_for_event(book, event.sr_id, prices)
             body = self._cache[key] = _body(_DETAIL[book](event, prices, noise))
         return body
@@ -144,6 +235,29 @@ class Simulator:
                 self.detail(book, event)
                 n += 1
         return n
+
+    # plants: a mispricing or a move planted on one price, for integration tests --------------
+
+    def plant(self, plant: Plant) -> None:
+        """From ``plant.from_epoch`` on, the book quotes that price × ``plant.factor``."""
+        quoted = {(p.market, p.line, p.outcome) for p in self.world.quotes(plant.book, plant.sr_id, plant.from_epoch)}
+        if plant.key[2:] not in quoted:
+            raise ValueError(f"{plant.book} does not quote {plant.key[2:]} for {plant.sr_id}")
+        self.plants[plant.key] = plant
+        self._cache.clear()
+
+    def planted(self, book: str, sr_id: str, epoch: int) -> list[Price]:
+        """The world's quotes with the plants in force at ``epoch`` applied."""
+        prices = self.world.quotes(book, sr_id, epoch)
+        if not self.plants:
+            return prices
+        out = []
+        for p in prices:
+            plant = self.plants.get((book, sr_id, p.market, p.line, p.outcome))
+            if plant is not None and epoch >= plant.from_epoch:
+                p = dataclasses.replace(p, odds=max(1.01, round(p.odds * plant.factor, 2)))
+            out.append(p)
+        return out
 
     def state(self) -> dict[str, Any]:
         return {
@@ -372,6 +486,32 @@ def _control_routes(sim: Simulator) -> list[Route]:
         rendered = await asyncio.to_thread(sim.warm)
         return JSONResponse({"rendered": rendered, "epoch": sim.epoch()})
 
+    async def truth(request: Request) -> Response:
+        try:
+            pairs = [(str(p["book"]), str(p["sr_id"]), None if p.get("since") is None else float(p["since"]))
+                     for p in (await _json_body(request))["pairs"]]
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            return _bad_request(f'expected {{"pairs": [{{"book", "sr_id", "since"}}]}}: {exc}')
+        if unknown := {b for b, _, _ in pairs} - set(BOOKS):
+            return _bad_request(f"unknown book(s): {', '.join(sorted(unknown))}")
+        try:
+            found = await asyncio.to_thread(lambda: [sim.truth(b, s, since) for b, s, since in pairs])
+        except KeyError as exc:
+            return _bad_request(f"unknown event {exc}")
+        return JSONResponse({"now": time.time(), "epoch": sim.epoch(), "pairs": found})
+
+    async def plant(request: Request) -> Response:
+        if request.method == "DELETE":
+            sim.plants.clear()
+            sim._cache.clear()
+            return JSONResponse({"plants": []})
+        try:
+            body = await _json_body(request)
+            sim.plant(Plant.parse(body, sim.epoch()))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            return _bad_request(f"plant: {exc}")
+        return JSONResponse({"plants": [dataclasses.asdict(p) for p in sim.plants.values()]})
+
     async def faults(request: Request) -> Response:
         try:
             body = await _json_body(request)
@@ -387,6 +527,8 @@ def _control_routes(sim: Simulator) -> list[Route]:
         Route("/_sim/epoch", set_epoch, methods=["POST"]),
         Route("/_sim/faults", faults, methods=["PUT"]),
         Route("/_sim/warm", warm, methods=["POST"]),
+        Route("/_sim/truth", truth, methods=["POST"]),
+        Route("/_sim/plant", plant, methods=["POST", "DELETE"]),
     ]
 
 

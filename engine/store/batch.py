@@ -16,12 +16,15 @@ from datetime import datetime
 import polars as pl
 import sqlalchemy as sa
 
+from engine.store.alerts import evaluate_batch
 from engine.store.db import db_frame, duck, register, to_db_time
+from engine.store.history import append_history, stored_line
 from engine.store.runs import add_progress, heartbeat
 from engine.store.schema import NO_LINE
 from engine.store.types import PRICE_SCHEMA, UNMAPPED_SCHEMA, BatchResult, BatchWrite
 
 PRICE_KEY = ("sr_id", "bookmaker", "market", "line_key", "outcome")
+HISTORY_COLUMNS = ("sr_id", "bookmaker", "market", "line", "outcome", "odds", "available")
 
 _EVENT_SCHEMA = {"sr_id": pl.String, "kickoff": pl.Datetime("us"), "country": pl.String,
                  "tournament": pl.String, "home": pl.String, "away": pl.String}
@@ -34,12 +37,6 @@ _PAIR_SCHEMA = {"sr_id": pl.String, "bookmaker": pl.String}
 
 class BatchError(ValueError):
     """The batch contradicts the contract (e.g. one price key twice); nothing was written."""
-
-
-def stored_line(line: pl.Expr) -> pl.Expr:
-    """``normalize_line`` for a column: 2 decimals, and -0.0 is 0.0 (else it would be a key of its own)."""
-    rounded = line.round(2)
-    return pl.when(rounded == 0).then(0.0).otherwise(rounded)
 
 
 def price_frame(prices: pl.DataFrame) -> pl.DataFrame:
@@ -144,11 +141,6 @@ def diff_prices(prices: pl.DataFrame, current: pl.DataFrame, observed_at: dateti
     ).cast(DIFF_SCHEMA)
 
 
-_HISTORY = """
-INSERT INTO odds_history (sr_id, bookmaker, market, line, outcome, odds, available, observed_at, run_id)
-SELECT sr_id, bookmaker, market, line, outcome, odds, available, $obs, $run FROM _b_diff WHERE state <> 'same'
-"""
-
 # rowid is stable inside this transaction: the diff read it, nothing has moved since. Unchanged
 # prices only get last_seen_at, so most of the table's columns stay untouched by the checkpoint.
 _SEEN_AGAIN = """
@@ -227,12 +219,16 @@ def write_batch(conn: sa.Connection, batch: BatchWrite, frames: BatchFrames) -> 
         db.execute(_EVENTS, obs)
     if tables["_b_book_events"].height:
         db.execute(_BOOK_EVENTS, obs)
-    diff = diff_prices(frames.prices, current_rows(conn, tables["_b_pairs"]), obs["obs"])
+    current = current_rows(conn, tables["_b_pairs"])  # alerts: evaluate_batch needs the prices before
+    diff = diff_prices(frames.prices, current, obs["obs"])
     counts = dict(diff["state"].value_counts().iter_rows())
     new, same, changed, gone = (counts.get(k, 0) for k in ("new", "same", "changed", "gone"))
     register(conn, "_b_diff", diff)
     if new + changed + gone:
-        db.execute(_HISTORY, obs | run)
+        register(conn, "_b_history", diff.filter(pl.col("state") != "same").select(
+            *HISTORY_COLUMNS, observed_at=pl.lit(obs["obs"], pl.Datetime("us")), run_id=pl.lit(batch.run_id, pl.Int64)))
+        append_history(conn, "_b_history")
+        db.unregister("_b_history")
     if same:
         db.execute(_SEEN_AGAIN, obs)
     if changed + gone:
@@ -247,6 +243,7 @@ def write_batch(conn: sa.Connection, batch: BatchWrite, frames: BatchFrames) -> 
         db.unregister(name)
     result = BatchResult(prices=frames.prices.height, inserted=new, changed=changed,
                          history_rows=new + changed + gone, became_unavailable=gone, seconds=0.0)
+    evaluate_batch(conn, batch, diff, current)  # alerts
     _finish_batch(conn, batch, result)
     return result
 

@@ -1,4 +1,4 @@
-"""Bulk history import: ``Store.import_history``.
+"""Writing odds_history: ``append_history`` (every batch and import) and ``Store.import_history``.
 
 For history that did not come from this store's scrapes — the earlier tool's export, or the
 fortnight ``benchmarks/queries.py`` generates — in frames of millions of rows, not as thousands
@@ -16,7 +16,6 @@ import polars as pl
 import sqlalchemy as sa
 
 from engine.store import maintenance
-from engine.store.batch import stored_line
 from engine.store.db import duck, register
 
 #: Columns of an imported frame. ``run_id`` may be left out: imported rows then carry
@@ -26,6 +25,45 @@ HISTORY_SCHEMA: dict[str, pl.DataType] = {
     "odds": pl.Float64, "available": pl.Boolean, "observed_at": pl.Datetime("us"), "run_id": pl.Int64,
 }
 IMPORTED_RUN_ID = 0
+
+
+#: The price's name in a history source, matched null-safe (``line`` is null for line-less markets).
+_KIND_MATCH = ("k.bookmaker = s.bookmaker AND k.market = s.market AND k.outcome = s.outcome "
+               "AND k.line IS NOT DISTINCT FROM s.line")
+
+
+def append_history(conn: sa.Connection, source: str, ordered: bool = False) -> None:
+    """Append the rows of ``source`` (a registered frame or table with the columns of
+    HISTORY_SCHEMA) to odds_history, in the caller's write transaction.
+
+    odds_history is a view (schema step 4): the rows go to ``odds_history_data`` under their
+    event number and price kind, which are added first for events and prices not seen before.
+    Numbers continue from the largest in use: there is one writer (the exclusive lock).
+    ``ordered`` writes the rows in HISTORY_ORDER (an import's rows are a clustered block).
+    """
+    db = duck(conn)
+    db.execute(f"""
+        INSERT INTO history_events
+        SELECT coalesce((SELECT max(event_no) FROM history_events), 0) + row_number() OVER (ORDER BY sr_id), sr_id
+        FROM (SELECT DISTINCT sr_id FROM {source} s
+              WHERE NOT EXISTS (SELECT 1 FROM history_events e WHERE e.sr_id = s.sr_id))""")
+    db.execute(f"""
+        INSERT INTO price_kinds
+        SELECT coalesce((SELECT max(kind_id) FROM price_kinds), 0)
+               + row_number() OVER (ORDER BY bookmaker, market, line, outcome), bookmaker, market, line, outcome
+        FROM (SELECT DISTINCT bookmaker, market, line, outcome FROM {source} s
+              WHERE NOT EXISTS (SELECT 1 FROM price_kinds k WHERE {_KIND_MATCH}))""")
+    db.execute(f"""
+        INSERT INTO odds_history_data (event_no, kind_id, odds, available, observed_at, run_id)
+        SELECT e.event_no, k.kind_id, s.odds, s.available, s.observed_at, s.run_id
+        FROM {source} s JOIN history_events e ON e.sr_id = s.sr_id JOIN price_kinds k ON {_KIND_MATCH}
+        {f"ORDER BY {maintenance.HISTORY_ORDER}" if ordered else ""}""")
+
+
+def stored_line(line: pl.Expr) -> pl.Expr:
+    """``normalize_line`` for a column: 2 decimals, and -0.0 is 0.0 (else it would be a key of its own)."""
+    rounded = line.round(2)
+    return pl.when(rounded == 0).then(0.0).otherwise(rounded)
 
 
 def history_frame(frame: pl.DataFrame) -> pl.DataFrame:
@@ -55,11 +93,9 @@ def import_history(conn: sa.Connection, frame: pl.DataFrame) -> int:
         return 0
     clean = maintenance.history_tail(conn)[0] == 0
     maintenance.bulk_settings(conn)
-    db = duck(conn)
     register(conn, "_import", rows)
-    db.execute(f"INSERT INTO odds_history ({', '.join(HISTORY_SCHEMA)}) "
-               f"SELECT {', '.join(HISTORY_SCHEMA)} FROM _import ORDER BY {maintenance.HISTORY_ORDER}")
-    db.unregister("_import")
+    append_history(conn, "_import", ordered=True)
+    duck(conn).unregister("_import")
     if clean:
         newest: datetime = rows["observed_at"].max()  # type: ignore[assignment]
         through = maintenance.sorted_through(conn)

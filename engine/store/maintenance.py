@@ -1,15 +1,17 @@
 """Retention and the odds_history layout.
 
-The event page reads one event's history (``WHERE sr_id = ?``) out of ~100M rows. A DuckDB row
-group (~123k rows) collects many batches, so its sr_id min/max soon spans every event and
-nothing can be skipped. Re-writing the table sorted by ``HISTORY_ORDER`` makes each row group
-hold one or two events, so DuckDB reads only those: 11.6M rows, one event from a fresh
+The event page reads one event's history (``WHERE sr_id = ?``, through the view: one
+``event_no``) out of ~100M rows. A DuckDB row group (~123k rows) collects many batches, so its
+event_no min/max soon spans every event and nothing can be skipped. Re-writing
+``odds_history_data`` sorted by ``HISTORY_ORDER`` makes each row group hold one or two events,
+so DuckDB reads only those: 11.6M rows, one event from a fresh
 connection, 95 ms → 19 ms (``benchmarks/store.py``); 30M rows on a warm connection, 44 ms → 4.5 ms.
 
 Time comes second in that order, not last: an event's rows then run forward in time as
 batches wrote them, so observed_at and run_id pack into a few bits per row instead of ~6
 bytes (a 5-minute grid in microseconds spread over 14 days); 11.3 → 7.4 bytes per history
-row on the simulator's fortnight (``benchmarks/queries.py``). Reads sort what they return anyway.
+row on the simulator's fortnight (``benchmarks/queries.py``), 4.3 with schema step 4's integer
+keys. Reads sort what they return anyway.
 
 The rewrite costs 0.5–1 s per million rows under the write lock, so ``cleanup`` (hourly) does it
 only when the rows appended since the last one pass ``CLUSTER_TAIL_SHARE`` of the table (at
@@ -24,12 +26,13 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from engine.store import rollups
 from engine.store.db import duck, frame, to_db_time, utcnow
-from engine.store.schema import odds_history, store_state
+from engine.store.schema import HISTORY_VIEW, odds_history_data, store_state
 
 CLUSTER_MIN_TAIL = 1_000_000
 CLUSTER_TAIL_SHARE = 0.10
-HISTORY_ORDER = "sr_id, observed_at, bookmaker, market, line, outcome"
+HISTORY_ORDER = "event_no, observed_at, kind_id"
 _CLUSTERED_KEY = "odds_history_sorted_through"
 #: Write connections run one DuckDB thread (``db.WRITE_CONFIG``); a bulk rewrite uses every core,
 #: and sorts within ``BULK_MEMORY``, spilling the rest to ``<db>.tmp``: left to DuckDB's default
@@ -43,10 +46,12 @@ def bulk_settings(conn: sa.Connection) -> None:
     duck(conn).execute(f"SET threads = {BULK_THREADS}; SET memory_limit = '{BULK_MEMORY}'")
 
 
-def delete_old(conn: sa.Connection, history_days: float, run_days: float) -> dict[str, int]:
+def delete_old(conn: sa.Connection, history_days: float, run_days: float,
+               now: datetime | None = None) -> dict[str, int]:
     """Runs (with their progress and status rows), finished requests, history and events that
-    kicked off before the history window — in the caller's transaction."""
-    now = utcnow()
+    kicked off before the history window — in the caller's transaction. ``now`` (default: now)
+    lets cleanup archive exactly the history this deletes (archive: same cutoff)."""
+    now = now or utcnow()
     runs_before = now - timedelta(days=run_days)
     history_before = now - timedelta(days=history_days)
     db = duck(conn)
@@ -60,7 +65,7 @@ def delete_old(conn: sa.Connection, history_days: float, run_days: float) -> dic
         "scrape_runs": "DELETE FROM scrape_runs WHERE id IN (SELECT id FROM _old_runs)",
         "run_requests": ("DELETE FROM run_requests WHERE status IN ('DONE', 'FAILED') "
                          "AND coalesce(finished_at, created_at) < $runs_before"),
-        "odds_history": "DELETE FROM odds_history WHERE observed_at < $history_before",
+        "odds_history": "DELETE FROM odds_history_data WHERE observed_at < $history_before",
         "odds_current": "DELETE FROM odds_current WHERE sr_id IN (SELECT sr_id FROM _old_events)",
         "bookmaker_events": "DELETE FROM bookmaker_events WHERE sr_id IN (SELECT sr_id FROM _old_events)",
         "events": "DELETE FROM events WHERE sr_id IN (SELECT sr_id FROM _old_events)",
@@ -72,6 +77,8 @@ def delete_old(conn: sa.Connection, history_days: float, run_days: float) -> dic
         counts[table] = int(db.execute(sql, used or None).fetchall()[0][0])
     db.execute("DROP TABLE _old_runs")
     db.execute("DROP TABLE _old_events")
+    db.execute("DELETE FROM history_events WHERE event_no NOT IN (SELECT DISTINCT event_no FROM odds_history_data)")
+    counts["margin_rollup_hours"] = rollups.delete_before(conn, history_before)  # rollups: same window as history
     return counts
 
 
@@ -79,9 +86,9 @@ def history_tail(conn: sa.Connection) -> tuple[int, int]:
     """(rows appended since the last clustering, all rows)."""
     through = sorted_through(conn)
     if through is None:
-        total = int(frame(conn, "SELECT count(*) FROM odds_history").item())
+        total = int(frame(conn, "SELECT count(*) FROM odds_history_data").item())
         return total, total
-    tail, total = frame(conn, "SELECT count(*) FILTER (WHERE observed_at > ?), count(*) FROM odds_history",
+    tail, total = frame(conn, "SELECT count(*) FILTER (WHERE observed_at > ?), count(*) FROM odds_history_data",
                         [through]).row(0)
     return int(tail), int(total)
 
@@ -91,15 +98,20 @@ def clustering_due(tail: int, total: int) -> bool:
 
 
 def cluster_history(conn: sa.Connection) -> int:
-    """Rewrite odds_history in HISTORY_ORDER (in the caller's transaction); returns its rows."""
-    sorted_table = odds_history.to_metadata(sa.MetaData(), name="odds_history_sorted")
+    """Rewrite odds_history_data in HISTORY_ORDER (in the caller's transaction); returns its rows.
+
+    The view over it is dropped and made again around the swap: DuckDB will not drop a table a
+    view depends on."""
+    sorted_table = odds_history_data.to_metadata(sa.MetaData(), name="odds_history_sorted")
     sorted_table.create(conn)
     bulk_settings(conn)
     db = duck(conn)
-    db.execute(f"INSERT INTO odds_history_sorted SELECT * FROM odds_history ORDER BY {HISTORY_ORDER}")
+    db.execute(f"INSERT INTO odds_history_sorted SELECT * FROM odds_history_data ORDER BY {HISTORY_ORDER}")
     through, rows = db.execute("SELECT max(observed_at), count(*) FROM odds_history_sorted").fetchall()[0]
-    db.execute("DROP TABLE odds_history")
-    db.execute("ALTER TABLE odds_history_sorted RENAME TO odds_history")
+    db.execute("DROP VIEW odds_history")
+    db.execute("DROP TABLE odds_history_data")
+    db.execute("ALTER TABLE odds_history_sorted RENAME TO odds_history_data")
+    db.execute(HISTORY_VIEW)
     set_sorted_through(conn, through)
     return int(rows)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -16,7 +17,7 @@ import sqlalchemy as sa
 from engine.markets.catalogue import normalize_line
 from engine.store.db import frame
 from engine.store.runs import JSON_RUN_COLUMNS
-from engine.store.schema import TABLES
+from engine.store.schema import COUNTED_IN, TABLES
 
 CURRENT_PRICE_COLUMNS = (
     "sr_id", "kickoff", "country", "tournament", "home", "away", "bookmaker", "market", "line", "outcome",
@@ -96,5 +97,31 @@ def unmapped(conn: sa.Connection, limit: int | None) -> pl.DataFrame:
 
 
 def table_counts(conn: sa.Connection) -> dict[str, int]:
-    sql = " UNION ALL ".join(f"SELECT '{t}' AS name, count(*) AS n FROM {t}" for t in TABLES)
+    sql = " UNION ALL ".join(f"SELECT '{t}' AS name, count(*) AS n FROM {COUNTED_IN.get(t, t)}" for t in TABLES)
     return dict(frame(conn, sql).iter_rows())
+
+
+# --- tiers: what the refresh coordinator reads each tick (scheduler/coordinator.py) -----------
+
+
+def tier_listings(conn: sa.Connection, now: datetime) -> pl.DataFrame:
+    """Every book listing of an event kicking off after ``now``: when the book last listed it
+    (``listed_at``) and when the store last confirmed one of its prices (``seen_at``)."""
+    return frame(conn, """
+        WITH upcoming AS (SELECT * FROM events WHERE kickoff > $now),
+             seen AS (SELECT sr_id, bookmaker, max(last_seen_at) AS seen_at FROM odds_current
+                      WHERE sr_id IN (SELECT sr_id FROM upcoming) GROUP BY sr_id, bookmaker)
+        SELECT b.sr_id, b.bookmaker, b.book_event_id, b.last_seen AS listed_at, e.kickoff, e.country,
+               e.tournament, e.home, e.away, s.seen_at
+        FROM bookmaker_events b JOIN upcoming e ON e.sr_id = b.sr_id
+        LEFT JOIN seen s ON s.sr_id = b.sr_id AND s.bookmaker = b.bookmaker
+        ORDER BY e.kickoff, b.sr_id, b.bookmaker, b.last_seen
+    """, {"now": now})
+
+
+def discovery_runs(conn: sa.Connection, limit: int) -> pl.DataFrame:
+    """The newest finished runs that ran discovery (full cycles and discovery runs)."""
+    return frame(conn, """
+        SELECT id, kind, status, started_at, finished_at, summary FROM scrape_runs
+        WHERE kind IN ('full', 'discovery') AND status <> 'RUNNING' ORDER BY id DESC LIMIT ?
+    """, [limit])

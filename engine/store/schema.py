@@ -13,9 +13,11 @@ Conventions every reader can rely on:
   market has no line": a NULL can never be a key (NULLs are all distinct), and 0 is a real
   handicap. ``line`` itself stays NULL for such markets and is what every read returns.
   The key is kept by the writer, not by an index (step 2 says why).
-* ``odds_history`` has no index: it is appended a batch at a time and re-clustered by
-  ``cleanup`` (``maintenance.HISTORY_ORDER``), so DuckDB's per-row-group min/max on
-  ``sr_id`` skips everything but the event being read.
+* ``odds_history`` is a view (step 4) over ``odds_history_data``, whose rows name their event
+  and price by small integers (``history_events``, ``price_kinds``); writes go through
+  ``history.append_history``. It has no index: it is appended a batch at a time and
+  re-clustered by ``cleanup`` (``maintenance.HISTORY_ORDER``), so DuckDB's per-row-group
+  min/max on ``event_no`` skips everything but the event being read.
 * ``run_progress."at"`` is a reserved word in DuckDB: quote it in hand-written SQL.
 """
 
@@ -214,10 +216,96 @@ store_state = sa.Table(
     _ts("updated_at", nullable=False),
 )
 
-#: The tables ``table_counts`` reports: all but the store's own bookkeeping.
+# --- alerts (schema step 3): engine/store/alerts.py writes them, engine/markets/alerts.py says why
+_alert_id_seq = sa.Sequence("alerts_id_seq", metadata=metadata)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.BigInteger, _alert_id_seq, server_default=_alert_id_seq.next_value(), primary_key=True),
+    _ts("created_at", nullable=False),  # the batch's observed_at
+    sa.Column("run_id", sa.BigInteger, nullable=False),
+    _text("kind", nullable=False),  # steam | margin_gap | competitors_pulled | betpawa_pulled
+    _text("sr_id", nullable=False),
+    _text("bookmaker", nullable=False),  # the book(s) it is about, comma-separated in BOOKS order
+    _text("market", nullable=False),
+    sa.Column("line", sa.Double),
+    _text("outcome"),  # null for market-level alerts
+    sa.Column("size", sa.Double),  # steam: move %; margin_gap: points over the best competitor
+    _text("message", nullable=False),
+    _text("data", nullable=False),  # JSON: the numbers behind the message
+    _text("dedup_key", nullable=False),
+    _ts("cleared_at"),  # the condition stopped holding (or a worse alert superseded this one)
+    _ts("acknowledged_at"),
+)
+
+#: Every price change of the last alert window, with the price before it: what steam is measured on.
+alert_moves = sa.Table(
+    "alert_moves",
+    metadata,
+    _text("sr_id", nullable=False),
+    _text("bookmaker", nullable=False),
+    _text("market", nullable=False),
+    sa.Column("line_key", sa.Double, nullable=False),
+    sa.Column("line", sa.Double),
+    _text("outcome", nullable=False),
+    _ts("moved_at", nullable=False),  # the batch's observed_at
+    sa.Column("from_odds", sa.Double, nullable=False),
+    sa.Column("from_available", sa.Boolean, nullable=False),
+    sa.Column("to_odds", sa.Double, nullable=False),
+    sa.Column("to_available", sa.Boolean, nullable=False),
+)
+
+_STEP_3_TABLES = (alerts, alert_moves)
+
+# --- compact history (schema step 4): ``odds_history`` becomes a view over these three ------
+#: Its own MetaData: step 1 must keep creating the version-1 ``odds_history`` table.
+history_metadata = sa.MetaData()
+
+#: One row per event that has history; ``event_no`` is what history rows carry.
+history_events = sa.Table(
+    "history_events",
+    history_metadata,
+    sa.Column("event_no", sa.Integer, nullable=False),
+    _text("sr_id", nullable=False),
+)
+
+#: One row per (book, market, line, outcome) ever seen: a few thousand, whatever the history size.
+price_kinds = sa.Table(
+    "price_kinds",
+    history_metadata,
+    sa.Column("kind_id", sa.Integer, nullable=False),
+    _text("bookmaker", nullable=False),
+    _text("market", nullable=False),
+    sa.Column("line", sa.Double),
+    _text("outcome", nullable=False),
+)
+
+odds_history_data = sa.Table(
+    "odds_history_data",
+    history_metadata,
+    sa.Column("event_no", sa.Integer, nullable=False),
+    sa.Column("kind_id", sa.Integer, nullable=False),
+    sa.Column("odds", sa.Double, nullable=False),
+    sa.Column("available", sa.Boolean, nullable=False),
+    _ts("observed_at", nullable=False),
+    sa.Column("run_id", sa.BigInteger, nullable=False),
+)
+
+#: ``odds_history`` as every reader knows it (the version-1 columns), from the compact table.
+HISTORY_VIEW = """
+CREATE VIEW odds_history AS
+SELECT e.sr_id, k.bookmaker, k.market, k.line, k.outcome, h.odds, h.available, h.observed_at, h.run_id
+FROM odds_history_data h JOIN history_events e USING (event_no) JOIN price_kinds k USING (kind_id)
+"""
+
+#: The tables ``table_counts`` reports: all but the store's own bookkeeping and the history keys.
 TABLES: tuple[str, ...] = tuple(
     t.name for t in metadata.sorted_tables if t.name not in ("schema_version", "store_state")
 )
+#: Where ``table_counts`` counts a table's rows: odds_history's are in its data table (counting the
+#: view would join every row for nothing).
+COUNTED_IN: dict[str, str] = {"odds_history": "odds_history_data"}
 
 
 #: Version 1 kept a primary key (an ART index) on the three tables that grow with every batch.
@@ -234,7 +322,8 @@ _UNKEYED_ORDER = {
 
 
 def _step_1_create_tables(conn: sa.Connection) -> None:
-    tables = [_V1_KEYED.get(t.name, t) for t in metadata.sorted_tables if t.name != "schema_version"]
+    later = {"schema_version", *(t.name for t in _STEP_3_TABLES)}
+    tables = [_V1_KEYED.get(t.name, t) for t in metadata.sorted_tables if t.name not in later]
     metadata.create_all(conn, checkfirst=False, tables=[t for t in tables if t.metadata is metadata])
     _V1.create_all(conn, checkfirst=False)
 
@@ -260,10 +349,100 @@ def _step_2_drop_growing_keys(conn: sa.Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE {name}_unkeyed RENAME TO {name}"))
 
 
+def _step_3_alerts(conn: sa.Connection) -> None:
+    """The movement alerts and the price moves they are measured on (engine/store/alerts.py)."""
+    metadata.create_all(conn, checkfirst=False, tables=list(_STEP_3_TABLES))
+
+
+def _step_4_compact_history(conn: sa.Connection) -> None:
+    """odds_history's rows move to ``odds_history_data`` keyed by two small integers, and
+    ``odds_history`` becomes a view with the old columns, so every reader is unchanged.
+
+    History is most of the file: the event's id and the four text/float columns naming the price
+    took ~4 of its 7.3 bytes per row (DuckDB dictionary-codes each per row group, and line is a
+    nullable float). An event number that repeats along the clustered order packs to almost
+    nothing and one kind id replaces four columns: 7.3 → 4.3 bytes per row on the simulator's
+    fortnight, reads of one event as fast as before (its ``event_no`` is one constant the
+    join pushes into the scan's min/max pruning). See ``history.append_history`` for the writes.
+    """
+    history_metadata.create_all(conn, checkfirst=False)
+    run = conn.exec_driver_sql
+    run("""INSERT INTO history_events
+        SELECT row_number() OVER (ORDER BY sr_id), sr_id FROM (SELECT DISTINCT sr_id FROM odds_history)""")
+    run("""INSERT INTO price_kinds
+        SELECT row_number() OVER (ORDER BY bookmaker, market, line, outcome), bookmaker, market, line, outcome
+        FROM (SELECT DISTINCT bookmaker, market, line, outcome FROM odds_history)""")
+    run("""INSERT INTO odds_history_data
+        SELECT e.event_no, k.kind_id, h.odds, h.available, h.observed_at, h.run_id
+        FROM odds_history h JOIN history_events e USING (sr_id)
+        JOIN price_kinds k ON k.bookmaker = h.bookmaker AND k.market = h.market AND k.outcome = h.outcome
+                          AND k.line IS NOT DISTINCT FROM h.line
+        ORDER BY e.event_no, h.observed_at, k.kind_id""")
+    run("DROP TABLE odds_history")
+    run(HISTORY_VIEW)
+
+
+# --- margin rollups (schema step 5): engine/store/rollups.py writes and reads them -------------
+#: Its own MetaData, as step 4's: step 1 must not create these tables.
+rollup_metadata = sa.MetaData()
+
+#: Margin analytics' additive sums (``analytics.py``) per UTC hour of state time, at two grains:
+#: ``grain = 'cell'``: book × market × country × tournament (``bucket`` null);
+#: ``grain = 'bucket'``: book × market × time-to-kickoff bucket (country, tournament and the
+#: cell-only sums null). ``margin_states`` counts states begun by a change inside the hour,
+#: ``opening_states`` the one carried in at its start (counted only where a period starts).
+margin_rollup = sa.Table(
+    "margin_rollup",
+    rollup_metadata,
+    _ts("hour", nullable=False),
+    _text("grain", nullable=False),
+    _text("bookmaker", nullable=False),
+    _text("market", nullable=False),
+    _text("country"),
+    _text("tournament"),
+    _text("bucket"),
+    sa.Column("margin_x_seconds", sa.Double, nullable=False),
+    sa.Column("margin_seconds", sa.Double, nullable=False),
+    sa.Column("seconds", sa.Double),
+    sa.Column("margin_states", sa.BigInteger),
+    sa.Column("opening_states", sa.BigInteger),
+    sa.Column("changes", sa.BigInteger),
+    sa.Column("odds_changes", sa.BigInteger),
+    sa.Column("price_seconds", sa.Double),
+)
+
+#: The hours rolled up, with when: an hour without any price is rolled up too (and has no rows).
+margin_rollup_hours = sa.Table(
+    "margin_rollup_hours",
+    rollup_metadata,
+    _ts("hour", nullable=False),
+    _ts("rolled_at", nullable=False),
+)
+
+#: The latest history row of every price of the events still to kick off, as of the end of the
+#: last hour rolled up (``store_state`` key ``margin_rollup_state_at``): the state the next hour
+#: and the page's live remainder start from, without re-reading all history before it.
+margin_rollup_state = sa.Table(
+    "margin_rollup_state",
+    rollup_metadata,
+    sa.Column("event_no", sa.Integer, nullable=False),
+    sa.Column("kind_id", sa.Integer, nullable=False),
+    sa.Column("odds", sa.Double, nullable=False),
+    sa.Column("available", sa.Boolean, nullable=False),
+)
+
+
+def _step_5_margin_rollups(conn: sa.Connection) -> None:
+    """Hourly margin-analytics sums, so the margin page sums hours instead of rebuilding every
+    market from history (engine/store/rollups.py)."""
+    rollup_metadata.create_all(conn, checkfirst=False)
+
+
 Step = Callable[[sa.Connection], None]
 
 #: Upgrade steps; the database's version is the number of steps applied.
-STEPS: tuple[Step, ...] = (_step_1_create_tables, _step_2_drop_growing_keys)
+STEPS: tuple[Step, ...] = (_step_1_create_tables, _step_2_drop_growing_keys, _step_3_alerts,
+                           _step_4_compact_history, _step_5_margin_rollups)
 
 
 class SchemaError(RuntimeError):

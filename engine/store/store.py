@@ -11,14 +11,17 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from engine.store import history, maintenance, queries, runs
+from engine.store import history, maintenance, notebook, queries, rollups, runs
+from engine.store.alerts import acknowledge, count_unacknowledged, list_alerts
+from engine.store.archive import archive_history
 from engine.store.batch import batch_frames, write_batch
-from engine.store.db import Database, frame
+from engine.store.db import Database, frame, utcnow
 from engine.store.types import BatchResult, BatchWrite
 
 
@@ -74,9 +77,14 @@ class Store:
 
     def import_history(self, frame: pl.DataFrame) -> int:
         """Bulk history (``history.HISTORY_SCHEMA``; ``run_id`` optional) in one transaction,
-        sorted for fast per-event reads; returns the rows added. See ``history.py``."""
+        sorted for fast per-event reads; returns the rows added. See ``history.py``.
+        Margin rollups from the import's earliest row on are dropped with it (``rollups.py``)."""
+        rows = history.history_frame(frame)
         with self._db.write() as conn:
-            return history.import_history(conn, frame)
+            added = history.import_history(conn, rows)
+            if added:  # rollups: the hours this history changes are rolled up again
+                rollups.invalidate(conn, rows["observed_at"].min())  # type: ignore[arg-type]
+            return added
 
     # --- settings and run requests ------------------------------------------------------------
 
@@ -103,12 +111,21 @@ class Store:
 
     # --- maintenance --------------------------------------------------------------------------
 
-    def cleanup(self, history_days: float, run_days: float, cluster: bool | None = None) -> dict[str, int]:
+    def cleanup(self, history_days: float, run_days: float, cluster: bool | None = None,
+                archive: bool = False) -> dict[str, int]:
         """Delete what is past retention; then re-sort odds_history if its unsorted tail is
         large (``cluster=None``), always (``True``) or never (``False``). Returns row counts,
-        with ``odds_history_clustered`` = rows rewritten (0 when it did not cluster)."""
+        with ``odds_history_clustered`` = rows rewritten (0 when it did not cluster).
+
+        archive: with ``archive``, the history to delete is first written to Parquet in the same
+        transaction (``archive.archive_history``; ``odds_history_archived`` = rows written); if
+        that fails, it raises and nothing is deleted."""
+        now = utcnow()
         with self._db.write() as conn:
-            counts = maintenance.delete_old(conn, history_days, run_days)
+            archived = archive_history(conn, now - timedelta(days=history_days)) if archive else None
+            counts = maintenance.delete_old(conn, history_days, run_days, now=now)
+        if archived is not None:
+            counts["odds_history_archived"] = archived
         if cluster is None:
             with self._db.read() as conn:
                 cluster = maintenance.clustering_due(*maintenance.history_tail(conn))
@@ -162,6 +179,15 @@ class Store:
         with self._db.read() as conn:
             return queries.table_counts(conn)
 
+    # tiers: the refresh coordinator's reads
+    def tier_listings(self, now: datetime) -> pl.DataFrame:
+        with self._db.read() as conn:
+            return queries.tier_listings(conn, now)
+
+    def discovery_runs(self, limit: int = 20) -> pl.DataFrame:
+        with self._db.read() as conn:
+            return queries.discovery_runs(conn, limit)
+
     def db_bytes(self) -> int:
         """Size on disk of the database file and its WAL."""
         return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}.wal")) if p.exists())
@@ -170,3 +196,54 @@ class Store:
         """Any read-only SQL (``?`` or ``$name`` parameters) as a polars frame."""
         with self._db.read() as conn:
             return frame(conn, sql, params)
+
+    def notebook_query(self, sql: str, row_limit: int = notebook.ROW_LIMIT,
+                       timeout_s: float = notebook.TIMEOUT_S) -> notebook.NotebookResult:
+        """One SQL-notebook statement on a connection that itself refuses writes and outside
+        files, with a time limit and a row limit (see ``notebook.py``)."""
+        return notebook.run(self._db, sql, row_limit, timeout_s)
+
+    # --- alerts -------------------------------------------------------------------------------
+
+    def alerts(self, since: datetime | None = None, kinds: Sequence[str] = (), books: Sequence[str] = (),
+               tournaments: Sequence[tuple[str, str]] = (), unacknowledged_only: bool = False,
+               limit: int | None = None) -> pl.DataFrame:
+        """Movement alerts, newest first, with their event (``alerts.list_alerts``)."""
+        with self._db.read() as conn:
+            return list_alerts(conn, since, kinds, books, tournaments, unacknowledged_only, limit)
+
+    def unacknowledged_alerts(self) -> int:
+        with self._db.read() as conn:
+            return count_unacknowledged(conn)
+
+    def acknowledge_alerts(self, ids: Sequence[int]) -> int:
+        """Acknowledge these alerts now; returns how many were still unacknowledged."""
+        with self._db.write() as conn:
+            return acknowledge(conn, ids)
+
+    # --- analytics ----------------------------------------------------------------------------
+
+    def margin_analytics(self, start: datetime, end: datetime, markets: Sequence[str] | None = None,
+                         now: datetime | None = None) -> dict[str, pl.DataFrame]:
+        """Each book's margins over [start, end) (to now at most) and its price-change counts, as
+        additive sums: ``cells`` and ``buckets`` (``analytics.py``). The hours already rolled up
+        are summed, the rest rebuilt from history (``rollups.margin_analytics``), in short reads."""
+        return rollups.margin_analytics(self._db, start, end, markets, now or utcnow())
+
+    def roll_up_margins(self, history_days: float, now: datetime | None = None,
+                        budget_s: float | None = None) -> rollups.RollupReport:
+        """Roll up the complete hours of the last ``history_days`` not rolled up yet (the
+        scheduler's job; ``rollups.roll_up``): reads, arithmetic outside the lock, short writes."""
+        return rollups.roll_up(self._db, history_days, now, budget_s)
+
+    def margin_rollup_status(self) -> rollups.RollupStatus:
+        with self._db.read() as conn:
+            return rollups.status(conn)
+
+    # --- archive ------------------------------------------------------------------------------
+
+    def archive_history(self, before: datetime) -> int:
+        """Write history observed before ``before`` to the Parquet archive without deleting it
+        (rows already archived are skipped); the rows written. Cleanup does this itself."""
+        with self._db.write() as conn:
+            return archive_history(conn, before)

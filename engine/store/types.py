@@ -11,6 +11,8 @@ from datetime import datetime
 
 import polars as pl
 
+from engine.markets.alerts import AlertThresholds
+
 RUN_STATUSES = ("RUNNING", "COMPLETED", "PARTIAL", "FAILED", "CONNECTION_FAILED", "CANCELLED")
 
 #: Columns (and dtypes) of ``BatchWrite.prices``; ``line`` is null for markets without a line.
@@ -75,6 +77,7 @@ class BatchWrite:
     statuses: list[ScrapeStatusRow]
     unmapped: pl.DataFrame  # UNMAPPED_SCHEMA
     batches_total: int = 0
+    alert_thresholds: AlertThresholds | None = None  # alerts: evaluated after storing; None = not at all
 
 
 @dataclass(frozen=True)

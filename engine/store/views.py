@@ -23,7 +23,7 @@ import polars as pl
 from engine.config import BOOKS
 from engine.markets.catalogue import CATEGORY_ORDER, Market, load_catalogue, normalize_line
 from engine.markets.margins import add_margins
-from engine.store import Store
+from engine.store import Store, notebook
 
 REFERENCE = "betpawa"
 COMPETITORS: tuple[str, ...] = tuple(b for b in BOOKS if b != REFERENCE)
@@ -374,6 +374,55 @@ def tournament_options(grid: pl.DataFrame) -> list[tuple[str, str]]:
     return list(pairs.iter_rows())
 
 
+# --- staleness (tiers): each price's age against what its refresh tier promises -------------
+
+#: Status of an age / "seen" cell older than its tier promises; its odds cells get a flag.
+STALE = "stale"
+
+
+def age_column(book: str) -> str:
+    return _col(book, "age min")
+
+
+def stale_flag(column: str) -> str:
+    """Hidden flag column: the price in the visible ``column`` is older than its tier promises."""
+    return f"{HIDDEN}stale:{column}"
+
+
+def book_odds_columns(frame: pl.DataFrame, book: str) -> list[str]:
+    """The visible odds columns of one book in a grid ("BetPawa Home", or "BetPawa" alone)."""
+    label = BOOK_LABELS[book]
+    own = {margin_column(book), seen_column(book), pulled_column(book), age_column(book), _col(book, "fair"),
+           _col(book, "state")}
+    return [c for c in visible_columns(frame) if (c == label or c.startswith(label + " ")) and c not in own]
+
+
+def with_staleness(frame: pl.DataFrame, now: datetime, promise_s: pl.Expr | float | None) -> pl.DataFrame:
+    """Each book's price age in minutes right after its "seen" column, marked stale (with its
+    odds cells) when older than ``promise_s`` seconds: the row's tier interval × 1.5
+    (``tiers.promise_expr`` per kickoff, or one number for one event; null = never stale)."""
+    promise = promise_s if isinstance(promise_s, pl.Expr) else pl.lit(promise_s, pl.Float64)
+    exprs: list[pl.Expr] = []
+    for book in BOOKS:
+        seen = seen_column(book)
+        if seen not in frame.columns:
+            continue
+        age_s = (pl.lit(now).cast(pl.Datetime("us", "UTC")) - pl.col(seen)).dt.total_seconds()
+        stale = (age_s > promise).fill_null(False)
+        flag = pl.when(stale).then(pl.lit(STALE))
+        exprs += [(age_s / 60).round(1).alias(age_column(book)), flag.alias(status_column(age_column(book))),
+                  flag.alias(status_column(seen))]
+        exprs += [stale.alias(stale_flag(c)) for c in book_odds_columns(frame, book)]
+    if not exprs:
+        return frame
+    out = frame.with_columns(exprs)
+    order: list[str] = []
+    for c in frame.columns:
+        order.append(c)
+        order += [age_column(b) for b in BOOKS if c == seen_column(b)]
+    return out.select(order + [c for c in out.columns if c not in order])
+
+
 # --- event detail ---------------------------------------------------------------------------
 
 
@@ -585,9 +634,19 @@ def margin_series(history: pl.DataFrame, now: datetime) -> pl.DataFrame:
 # --- runs -------------------------------------------------------------------------------------
 
 
-def runs(store: Store, limit: int = 50) -> pl.DataFrame:
-    """The newest runs with their duration so far (``seconds``)."""
-    frame = store.runs(limit=limit)
+#: The runs page's kind filter (tiers): label -> SQL LIKE pattern on ``scrape_runs.kind``.
+RUN_KINDS: dict[str, str | None] = {
+    "All runs": None, "Full cycles": "full", "Discovery": "discovery", "Tier runs (any)": "tier:%",
+    "Near tier": "tier:%near%", "Day tier": "tier:%day%", "Far tier": "tier:%far%",
+    "Retries and refreshes": "re%",
+}
+
+
+def runs(store: Store, limit: int = 50, kind: str | None = None) -> pl.DataFrame:
+    """The newest runs (of kinds matching the LIKE pattern ``kind``) with their duration so far
+    (``seconds``)."""
+    frame = store.runs(limit=limit) if kind is None else store.query(
+        "SELECT * FROM scrape_runs WHERE kind LIKE ? ORDER BY id DESC LIMIT ?", [kind, limit])
     if frame.is_empty():
         return frame
     now = pl.lit(utcnow()).cast(pl.Datetime("us", "UTC"))
@@ -749,7 +808,7 @@ EXAMPLE_QUERIES: dict[str, str] = {
     "Rows per table": (
         "SELECT 'events' AS table_name, count(*) AS rows FROM events\n"
         "UNION ALL SELECT 'odds_current', count(*) FROM odds_current\n"
-        "UNION ALL SELECT 'odds_history', count(*) FROM odds_history\n"
+        "UNION ALL SELECT 'odds_history', count(*) FROM odds_history_data\n"
         "UNION ALL SELECT 'scrape_runs', count(*) FROM scrape_runs"
     ),
     "Prices per book": (
@@ -781,49 +840,26 @@ EXAMPLE_QUERIES: dict[str, str] = {
 }
 
 
-SQL_ROW_CAP = 10_000
+SQL_ROW_CAP = notebook.ROW_LIMIT
+SQL_TIMEOUT_S = notebook.TIMEOUT_S
 
-#: Statement types a read-only connection still runs but that act outside the database file.
-_OUTSIDE_EFFECTS = {"COPY": "COPY writes files", "EXPORT": "EXPORT writes files",
-                    "LOAD": "INSTALL/LOAD change the DuckDB installation", "ATTACH": "ATTACH opens other databases",
-                    "DETACH": "DETACH changes the attached databases"}
-
-
-class ReadOnlyRefusal(ValueError):
-    """The notebook refuses a statement before running it (it would act outside the database)."""
-
-
-@dataclass(frozen=True)
-class SqlResult:
-    frame: pl.DataFrame
-    truncated: bool
-
-
-def statement_types(sql: str) -> list[str]:
-    """The statement types in ``sql`` (DuckDB's parser only: no database is opened)."""
-    return [st.type.name for st in duckdb.extract_statements(sql)]
+ReadOnlyRefusal = notebook.NotebookRefusal
+SqlTimeout = notebook.NotebookTimeout
+SqlResult = notebook.NotebookResult
 
 
 def run_sql(store: Store, sql: str) -> SqlResult:
-    """One notebook query on the store's read-only connection, capped at ``SQL_ROW_CAP`` rows.
-
-    Writes to the database are left to the read-only connection to refuse (so no clever text
-    gets past a parser); only statements with effects outside the file are refused up front.
-    A single SELECT is wrapped in a LIMIT so a careless ``SELECT * FROM odds_history`` cannot
-    pull a hundred million rows into the app.
-    """
-    text = sql.strip().rstrip(";").strip()
-    kinds = statement_types(text)
-    for kind in kinds:
-        if kind in _OUTSIDE_EFFECTS:
-            raise ReadOnlyRefusal(f"{kind} is not allowed in the notebook ({_OUTSIDE_EFFECTS[kind]})")
-    if kinds == ["SELECT"]:
-        frame = store.query(f"SELECT * FROM (\n{text}\n) AS q LIMIT {SQL_ROW_CAP + 1}")
-        return SqlResult(frame.head(SQL_ROW_CAP), frame.height > SQL_ROW_CAP)
-    frame = store.query(text)
-    return SqlResult(frame.head(SQL_ROW_CAP), frame.height > SQL_ROW_CAP)
+    """One notebook statement, on a connection that itself refuses writes and files outside
+    the store, capped at ``SQL_ROW_CAP`` rows and ``SQL_TIMEOUT_S`` seconds (``notebook.py``)."""
+    return store.notebook_query(sql, SQL_ROW_CAP, SQL_TIMEOUT_S)
 
 
 def is_read_only_error(exc: BaseException) -> bool:
     text = str(exc).lower()
     return "read-only" in text or "read only" in text
+
+
+def is_file_access_error(exc: BaseException) -> bool:
+    """DuckDB refused a file, URL or extension (the notebook's connection has no external
+    access) or a setting change (its configuration is locked)."""
+    return isinstance(exc, duckdb.PermissionException) or "the configuration has been locked" in str(exc)

@@ -1,0 +1,105 @@
+"""The margin analytics page on a scripted price history (``test_margin_analytics.store_paths``):
+its charts and tables, and numbers that follow the chosen period and markets."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from app_fixtures import open_page
+from test_margin_analytics import T0, margin, store_paths, weighted
+
+from engine.markets.catalogue import load_catalogue
+from engine.store import Store
+
+PAGE = "pages/margins.py"
+DAY_1, DAY_2 = T0.date(), T0.date() + timedelta(days=1)  # T0 is 06:00 UTC on day 1
+OU = margin(1.9, 1.9)
+A_4, A_14 = margin(2.5, 3.125, 3.125), margin(2.0, 3.125, 3.125)
+B = margin(2.0, 3.5, 3.5)  # kicks off at 12:00 on day 2
+
+
+@pytest.fixture(scope="module")
+def db_path(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("margins_app") / "oddsdesk.duckdb"
+    store_paths(Store(path))
+    return path
+
+
+def table(at, *columns: str) -> pd.DataFrame:
+    """The table whose first columns are these (AppTest keeps no key for a table without selection)."""
+    found = [d.value for d in at.dataframe if list(d.value.columns[:len(columns)]) == list(columns)]
+    assert found, f"no table with {columns}"
+    return found[0]
+
+
+def metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def chart_rows(at, index: int) -> list[dict]:
+    data = at.get("vega_lite_chart")[index].proto.datasets[0].data.data
+    return pa.ipc.open_stream(data).read_all().to_pylist()
+
+
+def market(key: str) -> str:
+    return load_catalogue().markets[key].name
+
+
+def test_an_empty_period_says_so(db_path, monkeypatch):
+    at = open_page(db_path, monkeypatch, PAGE)  # the last 7 days: the script is older
+    assert any("No price history in this period" in i.value for i in at.info)
+    assert not at.get("vega_lite_chart")
+
+
+def test_an_empty_database_says_so(tmp_path, monkeypatch):
+    at = open_page(tmp_path / "oddsdesk.duckdb", monkeypatch, PAGE)
+    assert any("No price history in this period" in i.value for i in at.info)
+
+
+def test_charts_and_tables_of_a_day(db_path, monkeypatch):
+    at = open_page(db_path, monkeypatch, PAGE)
+    at.date_input(key="ma_period").set_value((DAY_1, DAY_1)).run()
+    assert not at.exception
+
+    # Day 1 from 06:00: A's 1X2 10 h at 4 % then 8 h at 14 %; its O/U and B's 1X2 18 h each.
+    assert metrics(at)["BetPawa average margin"] == f"{weighted((A_4, 10), (A_14, 8), (OU, 18), (B, 18)):.2f}%"
+    assert metrics(at)["Bet9ja average margin"] == f"{margin(1.25, 1.30, 1.60, covers=2):.2f}%"
+    assert metrics(at)["SportyBet average margin"] == "—", "its only market never had a full outcome set"
+    assert len(at.get("vega_lite_chart")) == 5, "market, tournament, country, time to kickoff, change frequency"
+
+    markets = table(at, "Market", "BetPawa margin %").set_index("Market")
+    assert markets.loc[market("1x2_ft"), "BetPawa margin %"] == pytest.approx(weighted((A_4, 10), (A_14, 8), (B, 18)))
+    assert markets.loc[market("over_under_ft"), "BetPawa margin %"] == pytest.approx(OU)
+    assert pd.isna(markets.loc[market("over_under_ft"), "Δ margin"]), "no competitor quotes it"
+
+    tournaments = table(at, "Country", "Tournament").set_index("Tournament")
+    assert tournaments.loc["Serie A", "BetPawa margin %"] == pytest.approx(B)
+    assert tournaments.loc["Premier League", "Bet9ja margin %"] == pytest.approx(margin(1.25, 1.30, 1.60, covers=2))
+    assert table(at, "Country", "BetPawa margin %").set_index("Country").loc["Italy", "BetPawa margin %"] == pytest.approx(B)
+    # Day 1 runs from 60 to 42 h before A's kickoff and from 30 to 12 h before B's.
+    assert list(table(at, "Time to kickoff")["Time to kickoff"]) == [">48 h", "24–48 h", "12–24 h"]
+
+    rates = table(at, "Book", "Odds changes").set_index("Book")
+    assert rates.loc["BetPawa", "Odds changes"] == 1, "A's home price moved at 16:00"
+    assert rates.loc["SportyBet", "Odds changes"] == 1
+    assert {r["Book"] for r in chart_rows(at, 4)} == {"BetPawa", "SportyBet", "Bet9ja"}
+
+
+def test_the_period_and_the_market_filter_change_the_numbers(db_path, monkeypatch):
+    at = open_page(db_path, monkeypatch, PAGE)
+    at.date_input(key="ma_period").set_value((DAY_1, DAY_1)).run()
+    day_1 = metrics(at)["BetPawa average margin"]
+
+    at.date_input(key="ma_period").set_value((DAY_2, DAY_2)).run()
+    # Day 2: A's 1X2 24 h at 14 %, its O/U 24 h; B until its 12:00 kickoff.
+    assert metrics(at)["BetPawa average margin"] == f"{weighted((A_14, 24), (OU, 24), (B, 12)):.2f}%" != day_1
+
+    at.multiselect(key="ma_markets").set_value(["over_under_ft"]).run()
+    assert metrics(at)["BetPawa average margin"] == f"{OU:.2f}%"
+    assert metrics(at)["Bet9ja average margin"] == "—"
+    assert list(table(at, "Market", "BetPawa margin %")["Market"]) == [market("over_under_ft")]
+    assert not at.exception
