@@ -3,9 +3,11 @@ how often each book re-prices.
 
 Margins are rebuilt from the price history (``engine/store/analytics.py``): every market's full
 outcome set as of each change, with the written margin rule of ``engine/markets/margins.py``,
-weighted by how long each state stood. The rebuild reads every price change of the period, so
-it is cached for ``ANALYTICS_TTL``; every roll-up after it (markets, tournament, country,
-bucket) is a polars group-by of that one read.
+weighted by how long each state stood. The scheduler keeps those sums per hour and per day
+(``engine/store/rollups.py``), so a period is a sum of stored slices plus the last hour or so
+rebuilt live; the page says how far the rollups reach. The result is cached for
+``ANALYTICS_TTL``; every roll-up after it (markets, tournament, country, bucket) is a polars
+group-by of that one read.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from pages import _shared
 
 _shared.page()
 
-#: A period of days does not need minute-fresh figures, and the rebuild is the page's cost.
-ANALYTICS_TTL = 600
+#: A period of days does not need minute-fresh figures; the scheduler adds an hour's rollup
+#: every hour, and without rollups the rebuild is the page's cost.
+ANALYTICS_TTL = 300
 #: Charts show the most-quoted rows (by hours with a margin); the tables below them have all.
 TOP = 15
 LABELS = [views.BOOK_LABELS[b] for b in BOOKS]
@@ -34,10 +37,23 @@ BOOK_COLOURS = alt.Scale(domain=LABELS, range=["#1f7a3d", "#0d47a1", "#e65100"])
 
 
 def margin_analytics(store: Store, start: datetime, end: datetime) -> dict[str, Any]:
-    """The store's rebuild, with when it ran and how long it took (the page says so)."""
+    """The store's figures, with when they were read, how long that took and how far the
+    rollups reached (the page says so)."""
     started = time.perf_counter()
     result: dict[str, Any] = store.margin_analytics(start, end)
-    return {**result, "computed_at": views.utcnow(), "seconds": time.perf_counter() - started}
+    return {**result, "computed_at": views.utcnow(), "seconds": time.perf_counter() - started,
+            "rollup": store.margin_rollup_status()}
+
+
+def rollup_note(status: Any, stop: datetime) -> str:
+    """Where the rollups stand against the period's end: the hours after them were rebuilt live."""
+    if status.through is None:
+        return ("Rollups not built yet (the scheduler builds them every few minutes): the whole period "
+                "was rebuilt from the price history, which is slower.")
+    live = max(min(stop, views.utcnow()) - status.through, timedelta(0))
+    rest = f"; the last {_shared.duration(live.total_seconds())} rebuilt live" if live.total_seconds() >= 60 else ""
+    return (f"Hourly rollups up to {_shared.local_time(status.through)}, brought up to date "
+            f"{_shared.ago(status.rolled_at)}{rest}.")
 
 
 READS = {"margin_analytics": margin_analytics}
@@ -115,7 +131,7 @@ start, end = _shared.local_days(first, (last - first).days + 1)
 if controls[2].button("Recompute", key="ma_refresh", help=f"figures are kept {ANALYTICS_TTL // 60} minutes"):
     _read.clear()
 
-with st.spinner("Rebuilding every market's margin from the price history…"):
+with st.spinner("Summing the rolled-up hours and rebuilding the rest from the price history…"):
     result = _shared.guarded(_read, "margin_analytics", start, end)
 cells: pl.DataFrame = result["cells"]
 buckets: pl.DataFrame = result["buckets"]
@@ -125,7 +141,7 @@ if cells.is_empty():
     st.stop()
 
 st.caption(f"Computed {_shared.ago(result['computed_at'])} in {result['seconds']:.1f} s; kept for "
-           f"{ANALYTICS_TTL // 60} minutes (**Recompute** to refresh now).")
+           f"{ANALYTICS_TTL // 60} minutes (**Recompute** to refresh now). {rollup_note(result['rollup'], end)}")
 catalogue_order = {k: i for i, k in enumerate(load_catalogue().markets)}
 options = sorted(cells["market"].unique().to_list(), key=lambda m: (catalogue_order.get(m, 1e9), m))
 chosen = controls[1].multiselect("Markets", options, format_func=market_name, key="ma_markets",

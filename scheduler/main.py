@@ -2,9 +2,9 @@
 
 APScheduler 3.x jobs: the scrape cycle on the interval from the settings table, a short poll
 of ``run_requests`` (the app's "scrape now" / "retry failed" / "refresh event" from another
-process), retention cleanup, and a stale-run watchdog. One cycle runs at a time (a lock, plus
-``max_instances=1``/``coalesce``). Misfire grace is set explicitly: APScheduler's default of
-1 s silently skips a run that starts late.
+process), retention cleanup, margin rollups, and a stale-run watchdog. One cycle runs at a
+time (a lock, plus ``max_instances=1``/``coalesce``). Misfire grace is set explicitly:
+APScheduler's default of 1 s silently skips a run that starts late.
 
 Refresh mode ``tiers`` (the default): after the start-up full cycle, the tier coordinator
 (``coordinator.py``) refreshes each event as often as its time to kickoff asks, through the
@@ -36,6 +36,12 @@ from scheduler.coordinator import TierCoordinator
 log = logging.getLogger("oddsdesk.scheduler")
 POLL_S = 2.0
 STATUS_KEY = "scheduler_status"
+#: margin rollups (engine/store/rollups.py): how often, how long one run may hold the cycle lock,
+#: how long it waits for a running cycle, and the pause that lets cycles in during a long backlog.
+ROLLUP_EVERY_MIN = 10
+ROLLUP_BUDGET_S = 20.0
+ROLLUP_WAIT_S = 60.0
+ROLLUP_PAUSE_S = 15.0
 
 
 def utcnow() -> datetime:
@@ -166,6 +172,28 @@ class SchedulerService:
                 log.exception("run request %s failed", rid)
                 self.store.finish_run_request(rid, "FAILED", f"{type(exc).__name__}: {exc}")
 
+    def rollup_job(self) -> None:
+        """Margin rollups between cycles (under the cycle lock, so never during a cycle's writes),
+        ``ROLLUP_BUDGET_S`` at a time; a backlog (the first build, a long stop) goes on after a
+        pause in which the tier coordinator's cycles run."""
+        while not self.cancel.is_set():
+            if not self.cycle_lock.acquire(timeout=ROLLUP_WAIT_S):
+                log.info("margin rollup: a cycle is still running; next time")
+                return
+            try:
+                report = self.store.roll_up_margins(self.settings.history_retention_days, budget_s=ROLLUP_BUDGET_S)
+            except Exception:
+                log.exception("margin rollup failed")
+                return
+            finally:
+                self.cycle_lock.release()
+            if report.hours or report.dropped:
+                log.info("margin rollup: %s h in %.1fs, %s h to go, %s window(s) dropped", report.hours,
+                         report.seconds, report.left, report.dropped)
+            if not report.left or not report.hours:
+                return
+            self.cancel.wait(ROLLUP_PAUSE_S)
+
     def cleanup_job(self) -> None:
         try:  # archive: a failed archive raises before anything is deleted; the storage page shows why
             counts = self.store.cleanup(self.settings.history_retention_days, self.settings.run_retention_days,
@@ -203,6 +231,8 @@ class SchedulerService:
         s.add_job(self.refresh_settings, IntervalTrigger(seconds=10), id="settings", next_run_time=now)
         s.add_job(self.watchdog_job, IntervalTrigger(seconds=60), id="watchdog")
         s.add_job(self.cleanup_job, IntervalTrigger(hours=1), id="cleanup", next_run_time=now + timedelta(minutes=1))
+        s.add_job(self.rollup_job, IntervalTrigger(minutes=ROLLUP_EVERY_MIN), id="margin_rollup",  # margin rollups
+                  next_run_time=now + timedelta(minutes=2))
         s.start()
 
     def stop(self, grace_s: float = 120.0) -> None:

@@ -6,7 +6,7 @@ import pytest
 from app_fixtures import open_page
 
 PAGES = ["pages/comparison.py", "pages/event.py", "pages/runs.py", "pages/coverage.py", "pages/sql.py",
-         "pages/settings.py", "pages/value.py", "pages/storage.py"]
+         "pages/settings.py", "pages/value.py", "pages/storage.py", "pages/alerts.py", "pages/margins.py"]
 
 
 def test_missing_database_shows_the_first_steps(tmp_path, monkeypatch):

@@ -3,13 +3,14 @@ its charts and tables, and numbers that follow the chosen period and markets."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pytest
 from app_fixtures import open_page
+from streamlit.testing.v1 import AppTest
 from test_margin_analytics import T0, margin, store_paths, weighted
 
 from engine.markets.catalogue import load_catalogue
@@ -20,12 +21,26 @@ DAY_1, DAY_2 = T0.date(), T0.date() + timedelta(days=1)  # T0 is 06:00 UTC on da
 OU = margin(1.9, 1.9)
 A_4, A_14 = margin(2.5, 3.125, 3.125), margin(2.0, 3.125, 3.125)
 B = margin(2.0, 3.5, 3.5)  # kicks off at 12:00 on day 2
+# Day 1 from 06:00: A's 1X2 10 h at 4 % then 8 h at 14 %; its O/U and B's 1X2 18 h each.
+DAY_1_CARDS = {"BetPawa average margin": f"{weighted((A_4, 10), (A_14, 8), (OU, 18), (B, 18)):.2f}%",
+               "Bet9ja average margin": f"{margin(1.25, 1.30, 1.60, covers=2):.2f}%",
+               "SportyBet average margin": "—"}  # its only market never had a full outcome set
 
 
 @pytest.fixture(scope="module")
 def db_path(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("margins_app") / "oddsdesk.duckdb"
     store_paths(Store(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def rolled_db_path(tmp_path_factory) -> Path:
+    """The same history rolled up at 01:00 on day 2: day 1 is read from stored hours."""
+    path = tmp_path_factory.mktemp("margins_app_rolled") / "oddsdesk.duckdb"
+    store = Store(path)
+    store_paths(store)
+    store.roll_up_margins(history_days=3650, now=T0 + timedelta(hours=19))
     return path
 
 
@@ -38,6 +53,17 @@ def table(at, *columns: str) -> pd.DataFrame:
 
 def metrics(at) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
+
+
+def open_day(db_path: Path, monkeypatch: pytest.MonkeyPatch, day: date) -> AppTest:
+    at = open_page(db_path, monkeypatch, PAGE)
+    at.date_input(key="ma_period").set_value((day, day)).run()
+    assert not at.exception
+    return at
+
+
+def captions(at) -> str:
+    return " ".join(c.value for c in at.caption)
 
 
 def chart_rows(at, index: int) -> list[dict]:
@@ -61,15 +87,10 @@ def test_an_empty_database_says_so(tmp_path, monkeypatch):
 
 
 def test_charts_and_tables_of_a_day(db_path, monkeypatch):
-    at = open_page(db_path, monkeypatch, PAGE)
-    at.date_input(key="ma_period").set_value((DAY_1, DAY_1)).run()
-    assert not at.exception
-
-    # Day 1 from 06:00: A's 1X2 10 h at 4 % then 8 h at 14 %; its O/U and B's 1X2 18 h each.
-    assert metrics(at)["BetPawa average margin"] == f"{weighted((A_4, 10), (A_14, 8), (OU, 18), (B, 18)):.2f}%"
-    assert metrics(at)["Bet9ja average margin"] == f"{margin(1.25, 1.30, 1.60, covers=2):.2f}%"
-    assert metrics(at)["SportyBet average margin"] == "—", "its only market never had a full outcome set"
+    at = open_day(db_path, monkeypatch, DAY_1)
+    assert metrics(at) == DAY_1_CARDS
     assert len(at.get("vega_lite_chart")) == 5, "market, tournament, country, time to kickoff, change frequency"
+    assert "Rollups not built yet" in captions(at)
 
     markets = table(at, "Market", "BetPawa margin %").set_index("Market")
     assert markets.loc[market("1x2_ft"), "BetPawa margin %"] == pytest.approx(weighted((A_4, 10), (A_14, 8), (B, 18)))
@@ -90,8 +111,7 @@ def test_charts_and_tables_of_a_day(db_path, monkeypatch):
 
 
 def test_the_period_and_the_market_filter_change_the_numbers(db_path, monkeypatch):
-    at = open_page(db_path, monkeypatch, PAGE)
-    at.date_input(key="ma_period").set_value((DAY_1, DAY_1)).run()
+    at = open_day(db_path, monkeypatch, DAY_1)
     day_1 = metrics(at)["BetPawa average margin"]
 
     at.date_input(key="ma_period").set_value((DAY_2, DAY_2)).run()
@@ -103,3 +123,13 @@ def test_the_period_and_the_market_filter_change_the_numbers(db_path, monkeypatc
     assert metrics(at)["Bet9ja average margin"] == "—"
     assert list(table(at, "Market", "BetPawa margin %")["Market"]) == [market("over_under_ft")]
     assert not at.exception
+
+
+def test_rolled_up_hours_give_the_same_page_and_it_says_how_far_they_reach(rolled_db_path, monkeypatch):
+    at = open_day(rolled_db_path, monkeypatch, DAY_1)
+    assert metrics(at) == DAY_1_CARDS
+    assert "Hourly rollups up to" in captions(at) and "rebuilt live" not in captions(at)
+
+    at.date_input(key="ma_period").set_value((DAY_2, DAY_2)).run()
+    assert metrics(at)["BetPawa average margin"] == f"{weighted((A_14, 24), (OU, 24), (B, 12)):.2f}%"
+    assert "the last 23.0 h rebuilt live" in captions(at), "the rollups stop at 01:00 on day 2"

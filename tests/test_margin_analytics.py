@@ -4,16 +4,25 @@ numbers as ``add_margins`` applied snapshot by snapshot to a simulator world's t
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
+import sqlalchemy as sa
 from app_fixtures import seed_store
+from polars.testing import assert_frame_equal
 
+import scheduler.main as scheduler_main
+from engine.config import load_settings
 from engine.markets.margins import DOUBLE_COVER, EXCLUSIVE, add_margins
 from engine.store import Store
 from engine.store.analytics import BUCKET_ORDER, change_rates, event_chunks, margin_by, margin_by_bucket
+from engine.store.history import HISTORY_SCHEMA
+from engine.store.rollups import Slice, day_slices, day_start, tile, windows
+from engine.store.schema import STEPS, migrate
 from engine.store.types import PRICE_SCHEMA, UNMAPPED_SCHEMA, BatchWrite, BookEventRow, EventRow, ScrapeStatusRow
+from scheduler.main import SchedulerService
 
 H = timedelta(hours=1)
 T0 = datetime(2025, 3, 1, 6, 0, tzinfo=UTC)
@@ -67,17 +76,20 @@ BP_A_OU = [(margin(1.9, 1.9), 60)]
 B9_A_DC = [(margin(1.25, 1.30, 1.60, covers=2), 60)]
 
 
-def store_paths(store: Store) -> None:
-    """Each change time of the script as one stored batch of the pairs that have a price list then."""
+def store_paths(store: Store, base: datetime = T0) -> None:
+    """Each change time of the script as one stored batch of the pairs that have a price list then
+    (``base`` moves the whole script, kickoffs included)."""
     times = sorted({h for path in PATHS.values() for h, _ in path})
+    shift = base - T0
+    events = {sr_id: dataclasses.replace(e, kickoff=e.kickoff + shift) for sr_id, e in EVENTS.items()}
     for hours in times:
-        at = T0 + hours * H
+        at = base + hours * H
         pairs = [(key, prices) for key, path in PATHS.items() for h, prices in path if h == hours]
         rows = [(sr_id, book, m, line, o, odds, available)
                 for (sr_id, book), prices in pairs for (m, line, o), (odds, available) in prices.items()]
         run_id = store.start_run("schedule", ["betpawa", "sportybet", "bet9ja"])
         store.store_batch(BatchWrite(
-            run_id=run_id, batch_no=1, observed_at=at, events=[EVENTS[s] for s in sorted({k[0] for k, _ in pairs})],
+            run_id=run_id, batch_no=1, observed_at=at, events=[events[s] for s in sorted({k[0] for k, _ in pairs})],
             book_events=[BookEventRow(book, f"{book}-{sr_id}", sr_id) for (sr_id, book), _ in pairs],
             prices=pl.DataFrame(rows, schema=PRICE_SCHEMA, orient="row"),
             scraped=[key for key, _ in pairs],
@@ -229,3 +241,209 @@ def test_the_same_margins_as_add_margins_on_every_snapshot(tmp_path):
     hours = joined.select((pl.col("hours") * 3600 - pl.col("s")).abs().max()).item()
     assert hours < 1e-3
     assert {"double_chance_ft", "1x2_ft", "over_under_ft"} <= set(joined["market"])
+
+
+# --- hourly and daily rollups: the same numbers from stored slices ------------------------------
+# Desk days (Africa/Lagos, UTC+1) start at 23:00 UTC: T0 - 7 h, T0 + 17 h, T0 + 41 h, T0 + 65 h, …
+# The pure functions of rollups.py work in naive UTC, as the database does.
+N0 = T0.replace(tzinfo=None)
+
+
+def same_result(ours: dict[str, pl.DataFrame], reference: dict[str, pl.DataFrame]) -> None:
+    for name, keys in (("cells", ["bookmaker", "market", "country", "tournament"]),
+                       ("buckets", ["bookmaker", "market", "bucket"])):
+        assert_frame_equal(ours[name].sort(keys), reference[name].sort(keys), rel_tol=1e-9, abs_tol=1e-6)
+
+
+def slices(store: Store) -> list[Slice]:
+    return [Slice(s.replace(tzinfo=None), h) for s, h in
+            store.query("SELECT slice_start, slice_hours FROM margin_rollup_slices").iter_rows()]
+
+
+def rolled_hours(store: Store, start: datetime, stop: datetime) -> int:
+    """Hours of [start, stop) the store answers from slices rather than from history."""
+    chosen, _ = tile(start.replace(tzinfo=None), stop.replace(tzinfo=None), slices(store))
+    return sum(s.hours for s in chosen)
+
+
+@pytest.fixture(scope="module")
+def rolled_at_40h(tmp_path_factory) -> Store:
+    """Rolled up 40.5 h in: day 1 as a day slice, day 2's hours so far, the state at T0 + 40 h."""
+    store = Store(tmp_path_factory.mktemp("rolled_40") / "oddsdesk.duckdb")
+    store_paths(store)
+    store.roll_up_margins(history_days=3650, now=T0 + 40.5 * H)
+    return store
+
+
+@pytest.fixture(scope="module")
+def rolled_at_end(tmp_path_factory) -> Store:
+    """Rolled up at NOW: four day slices, the hours of the last 24 h and of today."""
+    store = Store(tmp_path_factory.mktemp("rolled_end") / "oddsdesk.duckdb")
+    store_paths(store)
+    store.roll_up_margins(history_days=3650, now=NOW)
+    return store
+
+
+@pytest.mark.parametrize(("start", "end", "from_slices"), [
+    (T0 + 2.5 * H, T0 + 38.25 * H, 22),  # live to the first kept hour (16 h), hours to 38 h, live after
+    (T0 - 7 * H, T0 + 50 * H, 47),  # day 1, day 2's hours to 40 h, then the stored state to now (40.5 h)
+    (T0 + timedelta(hours=9, minutes=40), T0 + timedelta(hours=29, minutes=50), 13),
+    (T0 + 20 * H, T0 + 25 * H, 5),  # whole hours only
+])
+def test_rolled_up_hours_plus_live_remainder_equal_the_all_live_rebuild(scripted, rolled_at_40h, start, end,
+                                                                        from_slices):
+    now = T0 + 40.5 * H
+    assert rolled_hours(rolled_at_40h, start, min(end, now)) == from_slices
+    same_result(rolled_at_40h.margin_analytics(start, end, now=now), scripted.margin_analytics(start, end, now=now))
+
+
+@pytest.mark.parametrize(("start", "end", "from_slices"), [
+    (T0 - 7 * H, T0 + 41 * H, 48),  # two desk days, nothing live
+    (T0 - 9.5 * H, T0 + 65.75 * H, 72),  # live before day 1, days 1–3, live into day 4 (its early hours dropped)
+    (T0 + 2.5 * H, T0 + 20.25 * H, 0),  # inside old days whose hours are dropped: all live, still right
+])
+def test_day_slices_and_old_edges_equal_the_all_live_rebuild(scripted, rolled_at_end, start, end, from_slices):
+    assert rolled_hours(rolled_at_end, start, end) == from_slices
+    same_result(rolled_at_end.margin_analytics(start, end, now=NOW), scripted.margin_analytics(start, end, now=NOW))
+    by_tournament = margin_by(rolled_at_end.margin_analytics(T0 - 7 * H, T0 + 65 * H, now=NOW)["cells"],
+                              ["tournament"], markets=["1x2_ft"])
+    assert lookup(by_tournament, bookmaker="betpawa", tournament="Premier League")["margin_states"] == 3, \
+        "a state spanning several slices is counted once"
+
+
+def test_what_is_stored_hours_days_and_the_state(rolled_at_end):
+    stored = sorted(slices(rolled_at_end), key=lambda s: s.start)
+    days = [s.start for s in stored if s.hours == 24]
+    assert days == [N0 - 7 * H, N0 + 17 * H, N0 + 41 * H, N0 + 65 * H], "every complete desk day"
+    hours = [s.start for s in stored if s.hours == 1]
+    assert hours == [N0 + n * H for n in range(72, 96)], "hours of the last 24 h kept, older ones dropped"
+    status = rolled_at_end.margin_rollup_status()
+    assert (status.through, status.hours) == (NOW, 103), "T0 - 7 h to NOW, each hour once"
+    counts = rolled_at_end.query("SELECT slice_hours, grain, count(*) AS n FROM margin_rollup GROUP BY ALL")
+    assert set(counts["grain"]) == {"cell", "bucket"}
+
+
+def test_a_second_run_changes_nothing(tmp_path):
+    store = Store(tmp_path / "oddsdesk.duckdb")
+    store_paths(store)
+    first = store.roll_up_margins(history_days=3650, now=NOW)
+    assert (first.hours, first.left, first.dropped) == (103, 0, 0)
+    table = "SELECT * EXCLUDE (rolled_at) FROM margin_rollup_slices ORDER BY ALL"
+    rows = "SELECT * FROM margin_rollup ORDER BY ALL"
+    before = store.query(table), store.query(rows)
+    again = store.roll_up_margins(history_days=3650, now=NOW)
+    assert (again.hours, again.left) == (0, 0)
+    assert_frame_equal(store.query(table), before[0])
+    assert_frame_equal(store.query(rows), before[1])
+
+
+def test_a_budget_stops_between_windows_and_the_next_run_goes_on(scripted, tmp_path):
+    store = Store(tmp_path / "oddsdesk.duckdb")
+    store_paths(store)
+    first = store.roll_up_margins(history_days=3650, now=NOW, budget_s=0)
+    assert first.hours == 6 and first.left == 103 - 6, "one window, then the budget is spent"
+    assert store.margin_rollup_status().through == T0 - H
+    rest = store.roll_up_margins(history_days=3650, now=NOW)
+    assert (rest.hours, rest.left) == (103 - 6, 0)
+    same_result(store.margin_analytics(T0 - 7 * H, NOW, now=NOW), scripted.margin_analytics(T0 - 7 * H, NOW, now=NOW))
+
+
+def test_retention_deletes_the_slices_before_its_cutoff(tmp_path):
+    store = Store(tmp_path / "oddsdesk.duckdb")
+    store_paths(store)
+    store.roll_up_margins(history_days=3650, now=NOW)
+    cutoff = T0 + 20 * H
+    counts = store.cleanup(history_days=(datetime.now(UTC) - cutoff) / timedelta(days=1), run_days=3650)
+    assert counts["margin_rollup"] > 0
+    left = sorted(s.start for s in slices(store))
+    assert left[0] == N0 + 41 * H, "day 1 and day 2 (which began before the cutoff) are gone"
+    assert store.query("SELECT count(*) AS n FROM margin_rollup WHERE slice_start < ?", [cutoff])["n"][0] == 0
+    assert store.query("SELECT count(*) AS n FROM margin_rollup")["n"][0] > 0, "later slices stay"
+
+
+def late_history(at: datetime) -> pl.DataFrame:
+    """An import for event A: BetPawa's draw at 3.0 from ``at`` on."""
+    return pl.DataFrame([("sr:match:1", "betpawa", "1x2_ft", None, "draw", 3.0, True, at)],
+                        schema={k: v for k, v in HISTORY_SCHEMA.items() if k != "run_id"} | {
+                            "observed_at": pl.Datetime("us", "UTC")}, orient="row")
+
+
+def test_history_imported_into_rolled_up_hours_drops_them_and_they_are_rolled_up_again(tmp_path):
+    rolled, reference = Store(tmp_path / "rolled.duckdb"), Store(tmp_path / "reference.duckdb")
+    store_paths(rolled)
+    store_paths(reference)
+    rolled.roll_up_margins(history_days=3650, now=NOW)
+    period = (T0 - 7 * H, T0 + 65 * H)
+    before = margin_by(rolled.margin_analytics(*period, now=NOW)["cells"], ["tournament"], markets=["1x2_ft"])
+
+    late = T0 + timedelta(hours=20, minutes=30)
+    for store in (rolled, reference):
+        assert store.import_history(late_history(late)) == 1
+    status = rolled.margin_rollup_status()
+    assert status.through == T0 + 17 * H, "every slice that ends after 20:00 is dropped, day 1 stays"
+    after = rolled.margin_analytics(*period, now=NOW)
+    same_result(after, reference.margin_analytics(*period, now=NOW))
+    changed = margin_by(after["cells"], ["tournament"], markets=["1x2_ft"])
+    assert lookup(changed, bookmaker="betpawa", tournament="Premier League")["margin_pct"] != pytest.approx(
+        lookup(before, bookmaker="betpawa", tournament="Premier League")["margin_pct"]), "the import shows"
+
+    again = rolled.roll_up_margins(history_days=3650, now=NOW)
+    assert again.hours == 96 - 17
+    assert rolled_hours(rolled, *period) == 72
+    same_result(rolled.margin_analytics(*period, now=NOW), reference.margin_analytics(*period, now=NOW))
+
+
+def test_desk_days_tiling_and_windows():
+    assert day_slices(N0 - H, N0 + 30 * H) == [Slice(N0 - 7 * H, 24), Slice(N0 + 17 * H, 24)]
+    assert day_slices(N0, N0 + H, "UTC") == [Slice(datetime(2025, 3, 1), 24)]
+    london = day_slices(datetime(2025, 3, 30, 12), datetime(2025, 3, 30, 13), "Europe/London")
+    assert london == [Slice(datetime(2025, 3, 30), 23)], "the day the clocks go forward has 23 hours"
+    assert day_slices(N0, N0 + H, "Asia/Kolkata") == [], "midnight at :30 past a UTC hour: hours only"
+    day, hour = Slice(N0 - 7 * H, 24), Slice(N0 + 17 * H, 1)
+    assert tile(N0 - 7 * H, N0 + 18 * H, [hour, day, Slice(N0 + 10 * H, 1)]) == ([day, hour], [])
+    assert tile(N0 - 7.5 * H, N0 + 19 * H, [day, hour]) == ([day, hour], [(N0 - 7.5 * H, N0 - 7 * H),
+                                                                          (N0 + 18 * H, N0 + 19 * H)])
+    assert tile(N0, N0 + H, [day]) == ([], [(N0, N0 + H)]), "a slice reaching outside the period is not used"
+    assert windows([N0 + n * H for n in (0, 1, 2, 5, 6)], size=2) == [
+        (N0, N0 + 2 * H), (N0 + 2 * H, N0 + 3 * H), (N0 + 5 * H, N0 + 7 * H)]
+
+
+# --- the scheduler's job ------------------------------------------------------------------------
+
+
+def test_the_scheduler_rolls_up_between_cycles_and_not_during_one(tmp_path, monkeypatch):
+    base = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - 50 * H  # event A still to play
+    store, reference = Store(tmp_path / "oddsdesk.duckdb"), Store(tmp_path / "reference.duckdb")
+    store_paths(store, base)
+    store_paths(reference, base)
+    service = SchedulerService(load_settings(db_path=store.path, history_retention_days=14), store)
+
+    monkeypatch.setattr(scheduler_main, "ROLLUP_WAIT_S", 0.05)
+    with service.cycle_lock:  # a cycle is storing its batches
+        service.rollup_job()
+    assert store.margin_rollup_status().hours == 0
+
+    started = datetime.now(UTC)
+    service.rollup_job()
+    status = store.margin_rollup_status()
+    assert status.through is not None and status.through >= started.replace(minute=0, second=0, microsecond=0)
+    first_day = day_start(base.replace(tzinfo=None)).replace(tzinfo=UTC)
+    assert rolled_hours(store, first_day, started) == (status.through - first_day) / H, "every hour since, no gap"
+    now = datetime.now(UTC)
+    same_result(store.margin_analytics(base - H, now, now=now), reference.margin_analytics(base - H, now, now=now))
+
+
+def test_a_file_with_the_first_hourly_rollup_tables_is_upgraded_and_rolled_up_again(tmp_path):
+    """Schema step 5 kept hours only; step 6 drops those derived rows for slices of any length."""
+    path = tmp_path / "oddsdesk.duckdb"
+    engine = sa.create_engine(f"duckdb:///{path}", poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        migrate(conn, STEPS[:5])
+        conn.execute(sa.text("INSERT INTO margin_rollup_hours VALUES ('2025-03-01 06:00', '2025-03-01 08:00')"))
+    engine.dispose()
+
+    store = Store(path)
+    store_paths(store)
+    assert store.query("SELECT max(version) AS v FROM schema_version")["v"][0] == len(STEPS)
+    assert store.margin_rollup_status().hours == 0, "the old hours are gone, not half-read"
+    assert store.roll_up_margins(history_days=3650, now=NOW).hours == 103

@@ -41,7 +41,9 @@ Where it runs
 The database gives frames (``read_*``: integer keys straight from ``odds_history_data`` — the
 view's per-row join to the key tables costs more than the arithmetic); ``compute`` does the
 arithmetic on its own in-memory DuckDB connection, so the store's lock is held only for the
-reads. Cost: ~0.6 µs of CPU per history row, plus one row per price carried in.
+reads. An instance with no row in the slice skips the windows: one state, its carried-in sums.
+Cost (``benchmarks/margins.py``, 2 shared cores): a week of the 30.8M-row store rebuilt live in
+~11 s (31 s through the view with string keys); its hours rolled up once in ~45 s.
 
 Caveats: a price whose first sighting was deleted by retention and that has not changed since
 leaves its market incomplete (no margin) until it does.
@@ -114,32 +116,45 @@ def _count(name: str, packed: str) -> str:
 #   _events(event_no, kickoff, country, tournament)        the events in scope
 #   _kinds(kind_id, inst, bookmaker, market, known, kind, n_outcomes)  the prices in scope
 
+_VALID = "(isfinite({0}) AND {0} > 1)"
+
+#: The prices in scope keyed by instance (g: event × book × market × line) and price (k).
+_KEYED = """
+CREATE TEMP TABLE _opening_g AS
+SELECT (o.event_no::BIGINT << 32) | k.inst AS g, (o.event_no::BIGINT << 32) | o.kind_id AS k, o.odds, o.available, k.known
+FROM _opening o JOIN _kinds k USING (kind_id) WHERE o.event_no IN (SELECT event_no FROM _events);
+CREATE TEMP TABLE _rows_g AS
+SELECT (r.event_no::BIGINT << 32) | k.inst AS g, (r.event_no::BIGINT << 32) | r.kind_id AS k, r.observed_at,
+       r.odds, r.available, k.known
+FROM _rows r JOIN _kinds k USING (kind_id)
+WHERE r.observed_at >= $start AND r.observed_at < $stop AND r.event_no IN (SELECT event_no FROM _events);
+CREATE TEMP TABLE _moving AS SELECT DISTINCT g FROM _rows_g;
+"""
+
 #: Per instance (g) and change time (t): the deltas of its prices' rows, each price's state at
 #: $start carried in as a first row at $start (ordered before a change at exactly $start);
 #: ``changed``: a real row (not only the carried-in state) is at t. ``d_changes`` packs changes
-#: (rows after a price's first) + odds changes << 32.
+#: (rows after a price's first) + odds changes << 32. An instance with no row in the slice has
+#: one state, its carried-in sums: no window for it.
 _STEPS = f"""
 CREATE TEMP TABLE _steps AS
 WITH prices AS (
-    SELECT event_no, kind_id, CAST($start AS TIMESTAMP) AS observed_at, odds, available, 0 AS inside FROM _opening
+    SELECT g, k, CAST($start AS TIMESTAMP) AS observed_at, odds, available, known, 0 AS inside
+    FROM _opening_g WHERE g IN (SELECT g FROM _moving)
     UNION ALL
-    SELECT event_no, kind_id, observed_at, odds, available, 1 AS inside FROM _rows
-    WHERE observed_at >= $start AND observed_at < $stop
+    SELECT g, k, observed_at, odds, available, known, 1 AS inside FROM _rows_g
 ), lagged AS (
-    SELECT (p.event_no::BIGINT << 32) | k.inst AS g, p.observed_at AS t, p.inside, p.odds, p.available, k.known,
-           isfinite(p.odds) AND p.odds > 1 AS valid,
-           lag(p.odds) OVER w AS was_odds, lag(p.available) OVER w AS was_available
-    FROM prices p JOIN _kinds k USING (kind_id)
-    WHERE p.event_no IN (SELECT event_no FROM _events)
-    WINDOW w AS (PARTITION BY (p.event_no::BIGINT << 32) | p.kind_id ORDER BY p.observed_at, p.inside)
+    SELECT g, observed_at AS t, inside, odds, available, known, {_VALID.format("odds")} AS valid,
+           lag(odds) OVER w AS was_odds, lag(available) OVER w AS was_available
+    FROM prices WINDOW w AS (PARTITION BY k ORDER BY observed_at, inside)
 ), deltas AS (
     SELECT g, t, inside,
            CASE WHEN valid THEN 1 / odds ELSE 0 END
-             - CASE WHEN isfinite(was_odds) AND was_odds > 1 THEN 1 / was_odds ELSE 0 END AS d_inv,
+             - CASE WHEN {_VALID.format("was_odds")} THEN 1 / was_odds ELSE 0 END AS d_inv,
            {_digit("known", "was_odds IS NULL AND known")}
              + {_digit("unknown", "was_odds IS NULL AND NOT known")}
              + {_digit("down", "(NOT available)::INT - coalesce((NOT was_available)::INT, 0)")}
-             + {_digit("bad", "(NOT valid)::INT - coalesce((NOT (isfinite(was_odds) AND was_odds > 1))::INT, 0)")}
+             + {_digit("bad", f"(NOT valid)::INT - coalesce((NOT {_VALID.format('was_odds')})::INT, 0)")}
              AS d_counts,
            CASE WHEN was_odds IS NULL THEN 0 WHEN was_odds <> odds THEN {(1 << 32) + 1} ELSE 1 END AS d_changes
     FROM lagged
@@ -147,21 +162,36 @@ WITH prices AS (
 SELECT g, t, sum(d_inv) AS d_inv, sum(d_counts)::BIGINT AS d_counts, sum(d_changes)::BIGINT AS d_changes,
        max(inside) = 1 AS changed
 FROM deltas GROUP BY g, t
+UNION ALL
+SELECT g, CAST($start AS TIMESTAMP) AS t, sum(CASE WHEN {_VALID.format("odds")} THEN 1 / odds ELSE 0 END) AS d_inv,
+       sum({_digit("known", "known")} + {_digit("unknown", "NOT known")} + {_digit("down", "NOT available")}
+           + {_digit("bad", f"NOT {_VALID.format('odds')}")})::BIGINT AS d_counts,
+       0::BIGINT AS d_changes, false AS changed
+FROM _opening_g WHERE g NOT IN (SELECT g FROM _moving) GROUP BY g
 """
 
-#: What each instance is: its book, market and event, and the kind of its outcome set.
+#: What each instance is: its event's kickoff and tournament (``tid``), its book × market
+#: (``bm``), and the kind of its outcome set. Small integers to group by; names at the end.
 _INSTANCES = """
+CREATE TEMP TABLE _tournaments AS
+SELECT row_number() OVER (ORDER BY country, tournament)::INTEGER AS tid, country, tournament
+FROM (SELECT DISTINCT country, tournament FROM _events);
+CREATE TEMP TABLE _books_markets AS
+SELECT row_number() OVER (ORDER BY bookmaker, market)::INTEGER AS bm, bookmaker, market, kind, n_outcomes
+FROM (SELECT DISTINCT bookmaker, market, kind, n_outcomes FROM _kinds);
 CREATE TEMP TABLE _instances AS
-SELECT s.g, e.kickoff, e.country, e.tournament, i.bookmaker, i.market, i.kind, i.n_outcomes
+SELECT s.g, e.kickoff, t.tid, b.bm, b.kind, b.n_outcomes
 FROM (SELECT DISTINCT g FROM _steps) s
 JOIN _events e ON e.event_no = (s.g >> 32)
-JOIN (SELECT DISTINCT inst, bookmaker, market, kind, n_outcomes FROM _kinds) i ON i.inst = (s.g & 4294967295)
+JOIN _tournaments t USING (country, tournament)
+JOIN (SELECT DISTINCT inst, bookmaker, market FROM _kinds) i ON i.inst = (s.g & 4294967295)
+JOIN _books_markets b USING (bookmaker, market);
 """
 
 
 def _overlap(lo: float, hi: float) -> str:
     """Seconds of the piece [a, b) that lie between ``hi`` and ``lo`` seconds before kickoff."""
-    return f"greatest(least(epoch(kickoff) - epoch(a), {hi}) - greatest(epoch(kickoff) - epoch(b), {lo}), 0)"
+    return f"greatest(least(ko - a_s, {hi}) - greatest(ko - b_s, {lo}), 0)"
 
 
 #: A state's pieces: one per UTC hour it spans (``hourly``), or the whole state in one slice.
@@ -172,14 +202,15 @@ _WHOLE = ("CAST($start AS TIMESTAMP) AS slice", "CAST($stop AS TIMESTAMP)")
 #: Every state of every instance before kickoff, with how long it stood and its margin (or
 #: null), cut into slices and summed per slice × book × market × tournament, with the margin
 #: time split into BUCKETS. A piece ``begun`` starts with a change; the others were carried in.
-_CELLS = f"""
+_WIDE = f"""
+CREATE TEMP TABLE _wide AS
 WITH totals AS (
     SELECT g, t, changed, d_changes, sum(d_inv) OVER w AS s_inv, sum(d_counts) OVER w AS counts,
            lead(t) OVER w AS next_t
     FROM _steps
     WINDOW w AS (PARTITION BY g ORDER BY t ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 ), states AS (
-    SELECT i.bookmaker, i.market, i.country, i.tournament, i.kickoff, s.t, s.changed,
+    SELECT i.tid, i.bm, i.kickoff, s.t, s.changed,
            least(coalesce(s.next_t, i.kickoff), i.kickoff, CAST($stop AS TIMESTAMP)) AS until,
            {_count("known", "s.counts")} AS n_known, {_count("unknown", "s.counts")} AS n_unknown,
            {_count("down", "s.counts")} AS n_down, {_count("bad", "s.counts")} AS n_bad,
@@ -197,21 +228,51 @@ WITH totals AS (
 ), pieces AS (
     SELECT *, greatest(t, slice) AS a, least(until, {{slice_end}}) AS b FROM sliced
 ), timed AS (
-    SELECT *, epoch(b) - epoch(a) AS seconds, a = t AS first_piece, a = t AND changed AS begun FROM pieces
+    SELECT *, epoch(a) AS a_s, epoch(b) AS b_s, epoch(kickoff) AS ko, a = t AS first_piece,
+           a = t AND changed AS begun
+    FROM pieces
 )
-SELECT slice AS hour, bookmaker, market, country, tournament,
-       coalesce(sum(margin * seconds), 0) AS margin_x_seconds,
-       coalesce(sum(seconds) FILTER (WHERE margin IS NOT NULL), 0) AS margin_seconds,
-       sum(seconds) AS seconds,
+SELECT slice AS hour, tid, bm,
+       coalesce(sum(margin * (b_s - a_s)), 0) AS margin_x_seconds,
+       coalesce(sum(b_s - a_s) FILTER (WHERE margin IS NOT NULL), 0) AS margin_seconds,
+       sum(b_s - a_s) AS seconds,
        count(margin) FILTER (WHERE begun) AS margin_states,
        count(margin) FILTER (WHERE NOT begun) AS opening_states,
-       coalesce(sum(changes) FILTER (WHERE first_piece), 0) AS changes,
-       coalesce(sum(odds_changes) FILTER (WHERE first_piece), 0) AS odds_changes,
-       sum((n_known + n_unknown - n_down) * seconds) AS price_seconds,
+       coalesce(sum(changes) FILTER (WHERE first_piece), 0)::BIGINT AS changes,
+       coalesce(sum(odds_changes) FILTER (WHERE first_piece), 0)::BIGINT AS odds_changes,
+       sum((n_known + n_unknown - n_down) * (b_s - a_s)) AS price_seconds,
        {", ".join(f"coalesce(sum(margin * {_overlap(lo * 3600, hi * 3600)}), 0) AS b{i}_x, "
                   f"coalesce(sum({_overlap(lo * 3600, hi * 3600)}) FILTER (WHERE margin IS NOT NULL), 0) AS b{i}_s"
                   for i, (_, lo, hi) in enumerate(BUCKETS))}
 FROM timed GROUP BY ALL
+"""
+
+#: The slices' cells (``SLICE_SCHEMA`` + hour) and buckets (``BUCKET_SCHEMA`` + hour, margin time only).
+_SLICE_CELLS = f"""
+SELECT w.hour, b.bookmaker, b.market, t.country, t.tournament,
+       {", ".join(c for c in SLICE_SCHEMA if c not in CELL_KEYS)}
+FROM _wide w JOIN _tournaments t USING (tid) JOIN _books_markets b USING (bm)
+"""
+_SLICE_BUCKETS = f"""
+SELECT hour, bookmaker, market, bucket, sum(x) AS margin_x_seconds, sum(s) AS margin_seconds
+FROM (
+    SELECT w.hour, b.bookmaker, b.market, unnest([{", ".join(repr(label) for label in BUCKET_ORDER)}]) AS bucket,
+           unnest([{", ".join(f"b{i}_x" for i in range(len(BUCKETS)))}]) AS x,
+           unnest([{", ".join(f"b{i}_s" for i in range(len(BUCKETS)))}]) AS s
+    FROM _wide w JOIN _books_markets b USING (bm)
+) GROUP BY ALL HAVING sum(s) > 0
+"""
+
+#: Each price's latest row at $stop (of the events still to kick off then): the next slice's opening.
+_CARRIED = """
+SELECT event_no, kind_id, arg_max(odds, seen) AS odds, arg_max(available, seen) AS available
+FROM (
+    SELECT event_no, kind_id, odds, available, 0 AS seen FROM _opening
+    UNION ALL
+    SELECT event_no, kind_id, odds, available, epoch_us(observed_at) AS seen FROM _rows
+    WHERE observed_at >= $start AND observed_at < $stop
+) WHERE event_no IN (SELECT event_no FROM _events WHERE kickoff > $stop)
+GROUP BY event_no, kind_id
 """
 
 
@@ -225,53 +286,49 @@ class Inputs:
     kinds: pl.DataFrame
 
 
-def compute(inputs: Inputs, start: datetime, stop: datetime, hourly: bool = False,
-            threads: int | None = None) -> pl.DataFrame:
+@dataclass(frozen=True)
+class Sums:
+    """``compute``'s result: ``cells`` (``hour`` + ``SLICE_SCHEMA``) and ``buckets`` (``hour`` +
+    ``BUCKET_SCHEMA``) per slice, and, when asked for, each price's state at the end."""
+
+    cells: pl.DataFrame
+    buckets: pl.DataFrame
+    carried: pl.DataFrame | None = None
+
+
+OPENING_SCHEMA: dict[str, pl.DataType] = {"event_no": pl.Int32, "kind_id": pl.Int32, "odds": pl.Float64,
+                                          "available": pl.Boolean}
+
+
+def _sql_params(sql: str, params: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in params.items() if f"${k}" in sql}
+
+
+def compute(inputs: Inputs, start: datetime, stop: datetime, hourly: bool = False, carry: bool = False) -> Sums:
     """The sums of [start, stop) — per UTC hour (``hourly``; ``start`` must be a whole hour) or
-    as one slice — on a private in-memory DuckDB connection: one row per ``hour`` (the slice
-    start) × cell, ``SLICE_SCHEMA`` plus ``b{i}_x`` / ``b{i}_s`` per bucket."""
+    as one slice whose ``hour`` is ``start`` — on a private in-memory DuckDB connection; with
+    ``carry``, also each price's latest row at ``stop`` (the opening of the slice after)."""
+    hour = {"hour": pl.Datetime("us")}
     if start >= stop or inputs.kinds.is_empty() or inputs.events.is_empty():
-        return pl.DataFrame()
+        return Sums(pl.DataFrame(schema={**hour, **SLICE_SCHEMA}), pl.DataFrame(schema={**hour, **BUCKET_SCHEMA}),
+                    pl.DataFrame(schema=OPENING_SCHEMA) if carry else None)
     slice_, slice_end = _HOURLY if hourly else _WHOLE
-    params = {"start": start, "stop": stop}
-    con = duckdb.connect(config={"threads": threads} if threads else {})
+    params: dict[str, object] = {"start": start, "stop": stop}
+    con = duckdb.connect()
     try:
         for name in ("rows", "opening", "events", "kinds"):
             con.register(f"_{name}", getattr(inputs, name).to_arrow())
-        con.execute(_STEPS, params)
-        con.execute(_INSTANCES)
-        cells = _CELLS.format(slice=slice_, slice_end=slice_end)
-        return con.sql(cells, params={k: v for k, v in params.items() if f"${k}" in cells}).pl()
+        for script in (_KEYED, _STEPS, _INSTANCES, _WIDE.format(slice=slice_, slice_end=slice_end)):
+            for sql in filter(str.strip, script.split(";")):
+                con.execute(sql, _sql_params(sql, params) or None)
+
+        def read(sql: str, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+            return con.sql(sql, params=_sql_params(sql, params) or None).pl().cast(schema)  # type: ignore[arg-type]
+
+        return Sums(read(_SLICE_CELLS, {**hour, **SLICE_SCHEMA}), read(_SLICE_BUCKETS, {**hour, **BUCKET_SCHEMA}),
+                    read(_CARRIED, OPENING_SCHEMA) if carry else None)
     finally:
         con.close()
-
-
-def carried(opening: pl.DataFrame, rows: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
-    """Each price's latest row of ``opening`` and then ``rows``, for ``events`` only: the
-    ``opening`` of the slice that starts where ``rows`` end."""
-    cols = ["event_no", "kind_id", "odds", "available"]
-    latest = rows.sort("observed_at").group_by("event_no", "kind_id").last().select(cols)
-    both = pl.concat([opening.select(cols), latest]).unique(["event_no", "kind_id"], keep="last", maintain_order=True)
-    return both.join(events.select("event_no"), on="event_no", how="semi").sort("event_no", "kind_id")
-
-
-def slice_parts(wide: pl.DataFrame, by: Sequence[str] = ()) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``compute``'s wide rows as (cells: ``by`` + ``SLICE_SCHEMA``, buckets: ``by`` +
-    ``BUCKET_SCHEMA``, buckets without margin time left out), summed over whatever else."""
-    keys = [*by, *CELL_KEYS]
-    if wide.is_empty():
-        return (pl.DataFrame(schema={**{k: wide.schema.get(k, pl.Datetime("us")) for k in by}, **SLICE_SCHEMA}),
-                pl.DataFrame(schema={**{k: wide.schema.get(k, pl.Datetime("us")) for k in by}, **BUCKET_SCHEMA}))
-    cells = wide.group_by(keys).agg(pl.exclude(keys).sum())
-    parts = [
-        cells.group_by(*by, "bookmaker", "market").agg(
-            pl.col(f"b{i}_x").sum().alias("margin_x_seconds"), pl.col(f"b{i}_s").sum().alias("margin_seconds"))
-        .with_columns(bucket=pl.lit(label))
-        for i, label in enumerate(BUCKET_ORDER)
-    ]
-    buckets = pl.concat(parts).filter(pl.col("margin_seconds") > 0)
-    return (cells.select(*by, *SLICE_SCHEMA).cast(SLICE_SCHEMA),  # type: ignore[arg-type]
-            buckets.select(*by, *BUCKET_SCHEMA).cast(BUCKET_SCHEMA))  # type: ignore[arg-type]
 
 
 def opening_counted(cells: pl.DataFrame, opens_period: bool) -> pl.DataFrame:
@@ -288,8 +345,8 @@ def empty_result() -> dict[str, pl.DataFrame]:
 def combine(cells: Sequence[pl.DataFrame], buckets: Sequence[pl.DataFrame]) -> dict[str, pl.DataFrame]:
     """Parts of a period (``CELL_SCHEMA`` / ``BUCKET_SCHEMA`` frames: event chunks, live slices,
     rolled-up hours) summed: the period's ``cells`` and ``buckets``."""
-    cells = [c for c in cells if c.height]
-    buckets = [b for b in buckets if b.height]
+    cells = [c.select(list(CELL_SCHEMA)).cast(CELL_SCHEMA) for c in cells if c.height]  # type: ignore[arg-type]
+    buckets = [b.select(list(BUCKET_SCHEMA)).cast(BUCKET_SCHEMA) for b in buckets if b.height]  # type: ignore[arg-type]
     if not cells:
         return empty_result()
     bucket_keys = ["bookmaker", "market", "bucket"]
@@ -300,26 +357,10 @@ def combine(cells: Sequence[pl.DataFrame], buckets: Sequence[pl.DataFrame]) -> d
             "buckets": by_bucket.select(list(BUCKET_SCHEMA)).cast(BUCKET_SCHEMA)}  # type: ignore[arg-type]
 
 
-def uncovered(start: datetime, stop: datetime, hours: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
-    """The parts of [start, stop) outside the whole ``hours`` (each [h, h + 1 h)), in order."""
-    gaps, at = [], start
-    for hour in sorted(hours):
-        if hour > at:
-            gaps.append((at, min(hour, stop)))
-        at = max(at, hour + HOUR)
-    if at < stop:
-        gaps.append((at, stop))
-    return [(a, b) for a, b in gaps if a < b]
-
-
-#: Events per read when a computation is cut by event (``event_chunks``): each chunk is one short
-#: read under the shared lock, so the scheduler's writes can go in between, and the sums of the
-#: chunks add up (instances never span events).
-CHUNK_EVENTS = 100
-
-
-def event_chunks(ids: Sequence, size: int = CHUNK_EVENTS) -> list[tuple]:
-    """Sorted ``ids`` cut into (first, last) ranges of at most ``size`` ids."""
+def event_chunks(ids: Sequence, size: int) -> list[tuple]:
+    """Sorted ``ids`` cut into (first, last) ranges of at most ``size`` ids: a computation cut by
+    event is one short read per range, and the sums of the ranges add up (instances never span
+    events)."""
     ordered = sorted(set(ids))
     return [(ordered[i], ordered[min(i + size, len(ordered)) - 1]) for i in range(0, len(ordered), size)]
 
@@ -327,8 +368,8 @@ def event_chunks(ids: Sequence, size: int = CHUNK_EVENTS) -> list[tuple]:
 # --- reads (on a store connection, under its lock) ----------------------------------------------
 
 #: The events still to kick off at $start, by history number.
-_SCOPE = ("SELECT h.event_no FROM history_events h JOIN events e USING (sr_id) "
-          "WHERE e.kickoff > $start AND h.event_no BETWEEN $first AND $last")
+SCOPE = ("SELECT h.event_no FROM history_events h JOIN events e USING (sr_id) "
+         "WHERE e.kickoff > $start AND h.event_no BETWEEN $first AND $last")
 _ALL = (-(2**31), 2**31 - 1)
 
 
@@ -353,7 +394,7 @@ def read_kinds(conn: sa.Connection, markets: Sequence[str] | None = None) -> pl.
     if markets is not None:
         kinds = kinds.filter(pl.col("market").is_in(list(markets)))
     rules = outcome_rules()
-    known = rules.select("market", "bookmaker", "outcome", pl.lit(True).alias("known"))
+    known = rules.select("market", "bookmaker", "outcome", pl.lit(True).alias("known")).unique()
     sets = rules.select("market", "bookmaker", "kind", "n_outcomes").unique()
     return (kinds.join(known, on=["market", "bookmaker", "outcome"], how="left")
             .join(sets, on=["market", "bookmaker"], how="left")
@@ -365,7 +406,7 @@ def read_rows(conn: sa.Connection, start: datetime, stop: datetime, events: tupl
     return db_frame(conn, f"""
         SELECT event_no, kind_id, odds, available, observed_at FROM odds_history_data
         WHERE observed_at >= $start AND observed_at < $stop AND event_no BETWEEN $first AND $last
-          AND event_no IN ({_SCOPE})""",
+          AND event_no IN ({SCOPE})""",
                     {"start": start, "stop": stop, "first": events[0], "last": events[1]})
 
 
@@ -375,7 +416,7 @@ def read_opening(conn: sa.Connection, start: datetime, events: tuple[int, int] =
     return db_frame(conn, f"""
         SELECT event_no, kind_id, arg_max(odds, observed_at) AS odds, arg_max(available, observed_at) AS available
         FROM odds_history_data
-        WHERE observed_at < $start AND event_no BETWEEN $first AND $last AND event_no IN ({_SCOPE})
+        WHERE observed_at < $start AND event_no BETWEEN $first AND $last AND event_no IN ({SCOPE})
         GROUP BY event_no, kind_id""",
                     {"start": start, "first": events[0], "last": events[1]})
 

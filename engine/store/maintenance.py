@@ -78,7 +78,7 @@ def delete_old(conn: sa.Connection, history_days: float, run_days: float,
     db.execute("DROP TABLE _old_runs")
     db.execute("DROP TABLE _old_events")
     db.execute("DELETE FROM history_events WHERE event_no NOT IN (SELECT DISTINCT event_no FROM odds_history_data)")
-    counts["margin_rollup_hours"] = rollups.delete_before(conn, history_before)  # rollups: same window as history
+    counts["margin_rollup"] = rollups.delete_before(conn, history_before)  # rollups: same window as history
     return counts
 
 

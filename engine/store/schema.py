@@ -382,37 +382,46 @@ def _step_4_compact_history(conn: sa.Connection) -> None:
     run(HISTORY_VIEW)
 
 
-# --- margin rollups (schema step 5): engine/store/rollups.py writes and reads them -------------
+# --- margin rollups (schema steps 5 and 6): engine/store/rollups.py writes and reads them -----
 #: Its own MetaData, as step 4's: step 1 must not create these tables.
 rollup_metadata = sa.MetaData()
 
-#: Margin analytics' additive sums (``analytics.py``) per UTC hour of state time, at two grains:
+
+def _rollup_sums() -> list[sa.Column]:
+    """A rollup row's grain, keys and additive sums (the same in steps 5 and 6)."""
+    return [
+        _text("grain", nullable=False),
+        _text("bookmaker", nullable=False),
+        _text("market", nullable=False),
+        _text("country"),
+        _text("tournament"),
+        _text("bucket"),
+        sa.Column("margin_x_seconds", sa.Double, nullable=False),
+        sa.Column("margin_seconds", sa.Double, nullable=False),
+        sa.Column("seconds", sa.Double),
+        sa.Column("margin_states", sa.BigInteger),
+        sa.Column("opening_states", sa.BigInteger),
+        sa.Column("changes", sa.BigInteger),
+        sa.Column("odds_changes", sa.BigInteger),
+        sa.Column("price_seconds", sa.Double),
+    ]
+
+
+#: Step 5's first shape (hours only; step 6 replaces it). Margin analytics' additive sums
+#: (``analytics.py``) per UTC hour of state time, at two grains:
 #: ``grain = 'cell'``: book × market × country × tournament (``bucket`` null);
 #: ``grain = 'bucket'``: book × market × time-to-kickoff bucket (country, tournament and the
 #: cell-only sums null). ``margin_states`` counts states begun by a change inside the hour,
 #: ``opening_states`` the one carried in at its start (counted only where a period starts).
-margin_rollup = sa.Table(
+_margin_rollup_v5 = sa.Table(
     "margin_rollup",
     rollup_metadata,
     _ts("hour", nullable=False),
-    _text("grain", nullable=False),
-    _text("bookmaker", nullable=False),
-    _text("market", nullable=False),
-    _text("country"),
-    _text("tournament"),
-    _text("bucket"),
-    sa.Column("margin_x_seconds", sa.Double, nullable=False),
-    sa.Column("margin_seconds", sa.Double, nullable=False),
-    sa.Column("seconds", sa.Double),
-    sa.Column("margin_states", sa.BigInteger),
-    sa.Column("opening_states", sa.BigInteger),
-    sa.Column("changes", sa.BigInteger),
-    sa.Column("odds_changes", sa.BigInteger),
-    sa.Column("price_seconds", sa.Double),
+    *_rollup_sums(),
 )
 
 #: The hours rolled up, with when: an hour without any price is rolled up too (and has no rows).
-margin_rollup_hours = sa.Table(
+_margin_rollup_hours_v5 = sa.Table(
     "margin_rollup_hours",
     rollup_metadata,
     _ts("hour", nullable=False),
@@ -438,11 +447,48 @@ def _step_5_margin_rollups(conn: sa.Connection) -> None:
     rollup_metadata.create_all(conn, checkfirst=False)
 
 
+#: Step 6: slices of any length. Its own MetaData: steps 1 and 5 must not create these tables.
+slice_metadata = sa.MetaData()
+
+#: Margin analytics' additive sums (``analytics.py``) per slice of state time: an hour, or a
+#: local day of the desk (the sum of its hours, ``rollups.py``), at two grains:
+#: ``grain = 'cell'``: book × market × country × tournament (``bucket`` null);
+#: ``grain = 'bucket'``: book × market × time-to-kickoff bucket (country, tournament and the
+#: cell-only sums null). ``margin_states`` counts states begun by a change inside the slice,
+#: ``opening_states`` those carried in at its start (counted only where a period starts).
+margin_rollup = sa.Table(
+    "margin_rollup",
+    slice_metadata,
+    _ts("slice_start", nullable=False),
+    sa.Column("slice_hours", sa.Integer, nullable=False),
+    *_rollup_sums(),
+)
+
+#: The slices rolled up, with when: a slice without any price is rolled up too (and has no rows).
+margin_rollup_slices = sa.Table(
+    "margin_rollup_slices",
+    slice_metadata,
+    _ts("slice_start", nullable=False),
+    sa.Column("slice_hours", sa.Integer, nullable=False),
+    _ts("rolled_at", nullable=False),
+)
+
+
+def _step_6_margin_slices(conn: sa.Connection) -> None:
+    """Rollups as slices of any length: hours, and the desk's days summed from them, so a week
+    is seven rows per cell instead of 168 and old hours can go (engine/store/rollups.py). Step
+    5's hourly tables held only derived sums: they are dropped, and the scheduler rolls the
+    hours up again."""
+    conn.exec_driver_sql("DROP TABLE margin_rollup")
+    conn.exec_driver_sql("DROP TABLE margin_rollup_hours")
+    slice_metadata.create_all(conn, checkfirst=False)
+
+
 Step = Callable[[sa.Connection], None]
 
 #: Upgrade steps; the database's version is the number of steps applied.
 STEPS: tuple[Step, ...] = (_step_1_create_tables, _step_2_drop_growing_keys, _step_3_alerts,
-                           _step_4_compact_history, _step_5_margin_rollups)
+                           _step_4_compact_history, _step_5_margin_rollups, _step_6_margin_slices)
 
 
 class SchemaError(RuntimeError):
