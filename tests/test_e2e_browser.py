@@ -291,11 +291,21 @@ def visit_settings(page: Page, artifacts: Path) -> None:
 
 
 def visit_value_and_storage(page: Page, store: Store, artifacts: Path) -> None:
-    """The issue-7 pages render on the live database without an exception box."""
+    """The issue-7 pages (value, alerts, margin analytics, storage) render on the live database
+    without an exception box."""
     nav(page, "Value & arbitrage")
     expect(page.locator("h1")).to_have_text("Value & arbitrage")
     assert not exceptions(page)
     page.screenshot(path=artifacts / "e2e-value.png", full_page=True)
+    nav(page, "Movement alerts")
+    expect(page.locator("h1")).to_have_text("Movement alerts")
+    assert not exceptions(page)
+    page.screenshot(path=artifacts / "e2e-alerts.png", full_page=True)
+    nav(page, "Margin analytics")
+    expect(page.locator("h1")).to_have_text("Margin analytics")
+    expect(page.get_by_role("heading", name="By market")).to_be_visible(timeout=60_000)
+    assert not exceptions(page)
+    page.screenshot(path=artifacts / "e2e-margins.png", full_page=True)
     nav(page, "Storage")
     expect(page.locator("h1")).to_have_text("Storage")
     expect(page.get_by_text(f"{store.table_counts()['events']:,}").first).to_be_visible()
