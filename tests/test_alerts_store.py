@@ -1,11 +1,12 @@
 """Alerts through the real store: batches stored in a DuckDB file raise, dedup, clear and
-acknowledge alerts inside their own write transaction."""
+acknowledge alerts inside their own write transaction; cleanup deletes the old ones."""
 
 from __future__ import annotations
 
 import multiprocessing
 from datetime import datetime, timedelta, timezone
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -124,6 +125,17 @@ def test_a_failed_fetch_is_not_taken_for_a_pulled_market(store):
     assert store.alerts().is_empty()
 
 
+def test_a_change_made_while_a_fetch_failed_is_judged_once_the_event_is_whole_again(store):
+    store_prices(store, BASE, 0)
+    wide = changed(betpawa_over_under_ft_over=1.80, betpawa_over_under_ft_under=1.80)
+    store_prices(store, wide, 5, failed=("sportybet", "bet9ja"))
+    assert store.alerts().is_empty(), "without the competitors' sets there is no gap to measure"
+    store_prices(store, wide, 10)  # nothing changes against the stored prices, but now every book is there
+    gaps = store.alerts(kinds=["margin_gap"])
+    assert gaps.height == 1 and gaps["market"][0] == "over_under_ft"
+    assert gaps["created_at"][0] == T0 + timedelta(minutes=10)
+
+
 def test_without_thresholds_nothing_is_evaluated(store):
     store_prices(store, BASE, 0, thresholds=None)
     store_prices(store, changed(sportybet_1x2_ft_home=1.50), 5, thresholds=None)
@@ -182,3 +194,24 @@ def test_a_batch_another_process_stored_in_between_is_taken_into_account(store):
     steam = store.alerts(kinds=["steam"])
     assert steam["size"].to_list() == [pytest.approx(-25.58), pytest.approx(-13.95)], (
         "the move from 2.15 counts from the other process's step on: 2.15 → 1.85 → 1.60")
+
+
+def test_cleanup_deletes_alerts_acknowledged_or_cleared_before_the_run_window(store):
+    store_prices(store, BASE, 0)
+    store_prices(store, changed(sportybet_1x2_ft_home=1.85, bet9ja_1x2_ft_away=4.10,
+                                betpawa_over_under_ft_over=1.80, betpawa_over_under_ft_under=1.80), 5)
+    alerts = {(a["kind"], a["bookmaker"], a["market"]): a["id"] for a in store.alerts().iter_rows(named=True)}
+    acked_long_ago, acked_today = alerts["steam", "sportybet", "1x2_ft"], alerts["steam", "bet9ja", "1x2_ft"]
+    cleared_long_ago, still_open = alerts["margin_gap", "betpawa", "1x2_ft"], alerts["margin_gap", "betpawa",
+                                                                                     "over_under_ft"]
+    assert store.acknowledge_alerts([acked_long_ago, acked_today]) == 2
+    con = duckdb.connect(str(store.path))  # the API writes no past times: age two alerts in the file
+    con.execute("UPDATE alerts SET acknowledged_at = acknowledged_at - INTERVAL 31 DAY WHERE id = ?", [acked_long_ago])
+    con.execute("UPDATE alerts SET cleared_at = created_at - INTERVAL 31 DAY WHERE id = ?", [cleared_long_ago])
+    con.close()
+
+    counts = store.cleanup(history_days=14, run_days=30, cluster=False)
+
+    assert counts["alerts"] == 2
+    assert sorted(store.alerts()["id"].to_list()) == sorted([acked_today, still_open])
+    assert store.unacknowledged_alerts() == 1

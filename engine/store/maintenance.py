@@ -69,6 +69,8 @@ def delete_old(conn: sa.Connection, history_days: float, run_days: float,
         "odds_current": "DELETE FROM odds_current WHERE sr_id IN (SELECT sr_id FROM _old_events)",
         "bookmaker_events": "DELETE FROM bookmaker_events WHERE sr_id IN (SELECT sr_id FROM _old_events)",
         "events": "DELETE FROM events WHERE sr_id IN (SELECT sr_id FROM _old_events)",
+        # alerts: acknowledged or cleared before the run window (engine/store/alerts.py)
+        "alerts": "DELETE FROM alerts WHERE acknowledged_at < $runs_before OR cleared_at < $runs_before",
     }
     params = {"runs_before": runs_before, "history_before": history_before}
     counts = {}
