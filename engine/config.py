@@ -17,6 +17,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BOOKS: tuple[str, ...] = ("betpawa", "sportybet", "bet9ja")
 Book = Literal["betpawa", "sportybet", "bet9ja"]
+#: How analysts write the books' names (pages, exports, alert messages).
+BOOK_LABELS: dict[str, str] = {"betpawa": "BetPawa", "sportybet": "SportyBet", "bet9ja": "Bet9ja"}
 
 # tiers: refresh by time to kickoff (engine/pipeline/tiers.py); all of them change live.
 TIER_KEYS: tuple[str, ...] = (

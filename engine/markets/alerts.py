@@ -57,8 +57,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from engine.config import BOOKS
-from engine.markets.catalogue import load_catalogue
+from engine.config import BOOK_LABELS, BOOKS
+from engine.markets.catalogue import load_catalogue, outcome_label
 from engine.markets.margins import DOUBLE_COVER, EXCLUSIVE, outcome_rules
 
 if TYPE_CHECKING:
@@ -69,7 +69,6 @@ STEAM, MARGIN_GAP, COMPETITORS_PULLED, BETPAWA_PULLED = "steam", "margin_gap", "
 KINDS: tuple[str, ...] = (STEAM, MARGIN_GAP, COMPETITORS_PULLED, BETPAWA_PULLED)
 KIND_LABELS = {STEAM: "Steam", MARGIN_GAP: "Margin gap", COMPETITORS_PULLED: "Competitors pulled",
                BETPAWA_PULLED: "BetPawa pulled"}
-BOOK_NAMES = {"betpawa": "BetPawa", "sportybet": "SportyBet", "bet9ja": "Bet9ja"}
 
 #: A margin gap clears once it is back to this share of the threshold: a gap hovering around the
 #: threshold is one alert, not one per batch.
@@ -617,13 +616,11 @@ def market_text(market: str, line: float | None) -> str:
 def outcome_text(market: str, outcome: str) -> str:
     """The outcome as BetPawa names it (else a competitor's name, else its key)."""
     entry = load_catalogue().markets.get(market)
-    found = next((o for o in entry.outcomes if o.key == outcome), None) if entry else None
-    names = [found.name(b) for b in BOOKS] if found else []
-    return next((n for n in names if n), outcome)
+    return outcome_label(entry, outcome) if entry else outcome
 
 
 def _books(names: str) -> str:
-    labels = [BOOK_NAMES.get(b, b) for b in names.split(",") if b]
+    labels = [BOOK_LABELS.get(b, b) for b in names.split(",") if b]
     return " and ".join(labels) if len(labels) <= 2 else ", ".join(labels[:-1]) + " and " + labels[-1]
 
 
@@ -636,14 +633,14 @@ def message(alert: dict[str, Any], match: str) -> str:
         betpawa = data["betpawa"]
         side = (" — BetPawa now pays more" if betpawa > data["to"] else
                 " — BetPawa now pays less" if betpawa < data["to"] else "")
-        return (f"{BOOK_NAMES.get(alert['bookmaker'], alert['bookmaker'])} {verb} "
+        return (f"{BOOK_LABELS.get(alert['bookmaker'], alert['bookmaker'])} {verb} "
                 f"{market}: {outcome_text(alert['market'], alert['outcome'])} in {match} from "
                 f"{data['from']:.2f} to {data['to']:.2f} ({data['pct']:+.1f}%) within {data['window_min']:g} min; "
                 f"BetPawa still {betpawa:.2f}{side}.")
     if alert["kind"] == MARGIN_GAP:
         return (f"BetPawa's margin on {market} in {match} is {data['betpawa_margin']:.1f}%, "
                 f"{data['gap']:.1f} points above the best competitor "
-                f"({BOOK_NAMES.get(data['best_book'], data['best_book'])} {data['best_margin']:.1f}%).")
+                f"({BOOK_LABELS.get(data['best_book'], data['best_book'])} {data['best_margin']:.1f}%).")
     books, s = _books(",".join(data["books"])), "s" if len(data["books"]) == 1 else ""
     if alert["kind"] == COMPETITORS_PULLED:
         return f"{books} no longer offer{s} {market} in {match}; BetPawa still does."

@@ -133,6 +133,14 @@ def parse_catalogue(text: str) -> Catalogue:
     return Catalogue(markets=markets, by_book_id=by_book_id)
 
 
+def outcome_label(market: Market, outcome: str) -> str:
+    """The label analysts know (BetPawa's name first), unique within the market."""
+    for o in market.outcomes:
+        if o.key == outcome:
+            return o.name("betpawa") or o.name("sportybet") or o.name("bet9ja") or o.key
+    return outcome
+
+
 @lru_cache(maxsize=65536)
 def normalize_outcome_name(book: str, name: str) -> str:
     """The form in which a book's outcome name is compared.

@@ -18,13 +18,12 @@ import sqlalchemy as sa
 
 from engine.store.alerts import evaluate_batch
 from engine.store.db import db_frame, duck, register, to_db_time
-from engine.store.history import append_history, stored_line
+from engine.store.history import HISTORY_SCHEMA, append_history, stored_line
 from engine.store.runs import add_progress, heartbeat
 from engine.store.schema import NO_LINE
 from engine.store.types import PRICE_SCHEMA, UNMAPPED_SCHEMA, BatchResult, BatchWrite
 
 PRICE_KEY = ("sr_id", "bookmaker", "market", "line_key", "outcome")
-HISTORY_COLUMNS = ("sr_id", "bookmaker", "market", "line", "outcome", "odds", "available")
 
 _EVENT_SCHEMA = {"sr_id": pl.String, "kickoff": pl.Datetime("us"), "country": pl.String,
                  "tournament": pl.String, "home": pl.String, "away": pl.String}
@@ -225,8 +224,9 @@ def write_batch(conn: sa.Connection, batch: BatchWrite, frames: BatchFrames) -> 
     new, same, changed, gone = (counts.get(k, 0) for k in ("new", "same", "changed", "gone"))
     register(conn, "_b_diff", diff)
     if new + changed + gone:
-        register(conn, "_b_history", diff.filter(pl.col("state") != "same").select(
-            *HISTORY_COLUMNS, observed_at=pl.lit(obs["obs"], pl.Datetime("us")), run_id=pl.lit(batch.run_id, pl.Int64)))
+        register(conn, "_b_history", diff.filter(pl.col("state") != "same").with_columns(
+            observed_at=pl.lit(obs["obs"], pl.Datetime("us")), run_id=pl.lit(batch.run_id, pl.Int64),
+        ).select(list(HISTORY_SCHEMA)))
         append_history(conn, "_b_history")
         db.unregister("_b_history")
     if same:

@@ -20,14 +20,13 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from engine.config import BOOKS
-from engine.markets.catalogue import CATEGORY_ORDER, Market, load_catalogue, normalize_line
+from engine.config import BOOK_LABELS, BOOKS
+from engine.markets.catalogue import CATEGORY_ORDER, Market, load_catalogue, normalize_line, outcome_label
 from engine.markets.margins import add_margins
 from engine.store import Store, notebook
 
 REFERENCE = "betpawa"
 COMPETITORS: tuple[str, ...] = tuple(b for b in BOOKS if b != REFERENCE)
-BOOK_LABELS = {"betpawa": "BetPawa", "sportybet": "SportyBet", "bet9ja": "Bet9ja"}
 
 #: market-mapping.md §4.2: odds differences within a cent are "equal"; margins within 0.1 points.
 ODDS_TOLERANCE = 0.01
@@ -71,14 +70,6 @@ def fold(text: str) -> str:
 def fold_expr(expr: pl.Expr) -> pl.Expr:
     """``fold`` for a column."""
     return expr.str.normalize("NFKD").str.replace_all(r"\p{M}", "").str.to_lowercase()
-
-
-def outcome_label(market: Market, outcome: str) -> str:
-    """The label analysts know (BetPawa's name first), unique within the market."""
-    for o in market.outcomes:
-        if o.key == outcome:
-            return o.name("betpawa") or o.name("sportybet") or o.name("bet9ja") or o.key
-    return outcome
 
 
 def outcome_labels(market: Market) -> dict[str, str]:
