@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -58,3 +59,61 @@ def sim() -> Iterator[object]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+# --- the store's two backends: the same tests on a DuckDB file and on a PostgreSQL server ------
+
+@dataclass(frozen=True)
+class StoreTarget:
+    """Where a test's store lives: a DuckDB file, or a fresh database on the test PostgreSQL
+    server (``database_url``; ``db_path`` then only anchors local side files)."""
+
+    db_path: Path
+    database_url: str | None = None
+
+    @property
+    def backend(self) -> str:
+        return "postgres" if self.database_url else "duckdb"
+
+    def store(self):
+        from engine.store import Store
+
+        return Store(self.database_url, local_dir=self.db_path.parent) if self.database_url else Store(self.db_path)
+
+    def settings(self) -> dict:
+        """Settings values naming this store (for ``sim_settings``/``load_settings``)."""
+        return {"db_path": self.db_path, "database_url": self.database_url}
+
+    def env(self) -> dict[str, str]:
+        """Environment naming this store, for a child process."""
+        env = {"ODDSDESK_DB_PATH": str(self.db_path)}
+        if self.database_url:
+            env["ODDSDESK_DATABASE_URL"] = self.database_url
+        return env
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    """One PostgreSQL server for the session (Debian's postgresql; scripts/test.sh installs it)."""
+    from tests.pg_server import start_postgres
+
+    try:
+        server = start_postgres()
+        url = server.__enter__()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    try:
+        yield url
+    finally:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_target(request, tmp_path: Path) -> StoreTarget:
+    """Each test using it runs twice: on a DuckDB file and on PostgreSQL."""
+    db_path = tmp_path / "odds.duckdb"
+    if request.param == "duckdb":
+        return StoreTarget(db_path)
+    from tests.pg_server import fresh_database
+
+    return StoreTarget(db_path, fresh_database(request.getfixturevalue("pg_admin_url")))

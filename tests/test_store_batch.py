@@ -48,8 +48,8 @@ def make_batch(run_id: int, at: datetime, rows: list[tuple], scraped: list[tuple
 
 
 @pytest.fixture
-def store(tmp_path) -> Store:
-    return Store(tmp_path / "odds.duckdb")
+def store(store_target) -> Store:
+    return store_target.store()
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from engine.store import Store
 
 
 @pytest.fixture
-def store(tmp_path) -> Store:
-    return Store(tmp_path / "odds.duckdb")
+def store(store_target) -> Store:
+    return store_target.store()
 
 
 def test_a_run_goes_from_running_to_finished_with_its_summary(store):

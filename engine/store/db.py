@@ -25,6 +25,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
+from engine.store import pg
 from engine.store.lock import StoreLock
 from engine.store.schema import STEPS, current_version, migrate
 
@@ -48,11 +49,18 @@ def utc_frame(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.col(naive).dt.replace_time_zone("UTC")) if naive else frame
 
 
+def is_postgres(conn: sa.Connection) -> bool:
+    """Whether this connection is to a PostgreSQL server (else it is the DuckDB file)."""
+    return conn.dialect.name == "postgresql"
+
+
 def duck(conn: sa.Connection) -> duckdb.DuckDBPyConnection:
     """The DuckDB handle under a SQLAlchemy connection (same transaction).
 
     DuckDB 2.0 refuses ``sql()`` while an ``execute()`` result is unread, and SQLAlchemy leaves
     them unread (a DML row count, the rest of a ``scalar()``), so those are finished first."""
+    if is_postgres(conn):
+        raise TypeError("duck() is DuckDB-only: use frame()/rows()/run()/register() on PostgreSQL")
     db = conn.connection.driver_connection
     db.complete()
     return db  # type: ignore[return-value]
@@ -65,6 +73,8 @@ def frame(conn: sa.Connection, sql: str, params: Sequence[Any] | dict[str, Any] 
 
 def db_frame(conn: sa.Connection, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
     """``frame`` with times as the database holds them (naive UTC), for the store's own writes."""
+    if is_postgres(conn):
+        return pg.frame(conn.connection.driver_connection, sql, _db_params(params))
     rel = duck(conn).sql(sql, params=_db_params(params))
     try:
         return pl.DataFrame() if rel is None else rel.pl()
@@ -72,9 +82,36 @@ def db_frame(conn: sa.Connection, sql: str, params: Sequence[Any] | dict[str, An
         del rel  # a relation kept alive (say, by a traceback) would keep the file open
 
 
+def rows(conn: sa.Connection, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple]:
+    """A query's rows as tuples (``?`` or ``$name`` parameters, either backend)."""
+    if is_postgres(conn):
+        return pg.rows(conn.connection.driver_connection, sql, _db_params(params))
+    return duck(conn).execute(sql, _db_params(params)).fetchall()
+
+
+def run(conn: sa.Connection, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> None:
+    """A statement without a result (``?`` or ``$name`` parameters, either backend)."""
+    if is_postgres(conn):
+        pg.run(conn.connection.driver_connection, sql, _db_params(params))
+    else:
+        duck(conn).execute(sql, _db_params(params))
+
+
 def register(conn: sa.Connection, name: str, data: pl.DataFrame | pa.Table) -> None:
-    """Make a frame visible to SQL on this connection as ``name`` (zero-copy Arrow)."""
-    duck(conn).register(name, data.to_arrow() if isinstance(data, pl.DataFrame) else data)
+    """Make a frame visible to SQL on this connection as ``name``: zero-copy Arrow on DuckDB,
+    a temporary table filled by COPY (dropped at the transaction's end) on PostgreSQL."""
+    if is_postgres(conn):
+        pg.register(conn.connection.driver_connection, name,
+                    data if isinstance(data, pl.DataFrame) else pl.from_arrow(data))  # type: ignore[arg-type]
+    else:
+        duck(conn).register(name, data.to_arrow() if isinstance(data, pl.DataFrame) else data)
+
+
+def unregister(conn: sa.Connection, name: str) -> None:
+    if is_postgres(conn):
+        pg.run(conn.connection.driver_connection, f'DROP TABLE IF EXISTS pg_temp."{name}"', None)
+    else:
+        duck(conn).unregister(name)
 
 
 def _db_params(params: Sequence[Any] | dict[str, Any] | None) -> Any:
@@ -101,23 +138,64 @@ def _db_value(value: Any) -> Any:
 WRITE_CONFIG: dict[str, str | int] = {"checkpoint_threshold": "1B", "threads": 1}
 
 
-class Database:
-    """One DuckDB file: its lock, its two engines (read-write, read-only) and its schema."""
+def is_database_url(target: str | Path) -> bool:
+    """A SQLAlchemy URL (``postgresql+psycopg://…``) rather than the path of a DuckDB file."""
+    return isinstance(target, str) and "://" in target
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path).expanduser().resolve()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.lock = StoreLock(self.path)
-        url = f"duckdb:///{self.path}"
-        self._rw = sa.create_engine(url, poolclass=NullPool, connect_args={"config": dict(WRITE_CONFIG)})
-        self._ro = sa.create_engine(url, poolclass=NullPool, connect_args={"read_only": True})
+
+#: The PostgreSQL advisory lock every write transaction takes: one writer at a time, as with
+#: DuckDB's file lock, so the store's read-then-write batches (the price diff, the history
+#: keys) see no other writer between their read and their write.
+PG_WRITER_LOCK = 0x0DD5DE5C
+
+
+class Database:
+    """One store: a DuckDB file (its lock, a read-write and a read-only engine) or a PostgreSQL
+    database (a small connection pool; MVCC for readers, an advisory lock for the writer), and
+    its schema.
+
+    ``path`` is the DuckDB file, or for PostgreSQL the local place its side files go by (the
+    history archive): ``<local_dir>/<database>.postgres``."""
+
+    def __init__(self, target: str | Path, local_dir: str | Path | None = None) -> None:
+        self.postgres = is_database_url(target)
         self._ready = False
+        if self.postgres:
+            url = sa.make_url(str(target))
+            if not url.drivername.startswith("postgresql"):
+                raise ValueError(f"unsupported database URL {url.render_as_string(hide_password=True)!r}: "
+                                 "use postgresql+psycopg://user:password@host:port/database")
+            self.url = url.set(drivername="postgresql+psycopg")
+            self.path = (Path(local_dir or "data").expanduser() / f"{url.database or 'postgres'}.postgres").resolve()
+            self.lock: StoreLock | _NoLock = _NoLock()
+            self._rw = sa.create_engine(self.url, pool_size=4, max_overflow=8, pool_pre_ping=True)
+            sa.event.listen(self._rw, "connect", lambda dbapi_conn, _record: pg.configure(dbapi_conn))
+            self._ro = self._rw
+            return
+        self.path = Path(target).expanduser().resolve()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.url = sa.make_url(f"duckdb:///{self.path}")
+        self.lock = StoreLock(self.path)
+        self._rw = sa.create_engine(self.url, poolclass=NullPool, connect_args={"config": dict(WRITE_CONFIG)})
+        self._ro = sa.create_engine(self.url, poolclass=NullPool, connect_args={"read_only": True})
+
+    @property
+    def label(self) -> str:
+        """What to call this store in messages (no password)."""
+        return self.url.render_as_string(hide_password=True) if self.postgres else str(self.path)
 
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:
         """One write transaction: committed if the block returns, rolled back if it raises."""
         self.ensure_schema()
+        with self._write() as conn:
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
         with self.lock.exclusive(), self._rw.begin() as conn:
+            if self.postgres:
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITER_LOCK})")
             yield conn
 
     @contextmanager
@@ -127,15 +205,34 @@ class Database:
         with self.lock.shared(), self._ro.connect() as conn:
             yield conn
 
+    def size_bytes(self) -> int:
+        """Size on disk: the DuckDB file and its WAL, or the PostgreSQL database."""
+        if self.postgres:
+            with self.read() as conn:
+                return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar() or 0)
+        return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}.wal")) if p.exists())
+
     def ensure_schema(self) -> None:
         """Create or upgrade the schema once per process; readers only take the write lock
         when the file is missing or older than this code."""
         if self._ready:
             return
-        if self.path.exists():
+        if self.postgres or self.path.exists():
             with self.lock.shared(), self._ro.connect() as conn:
                 self._ready = current_version(conn) == len(STEPS)
         if not self._ready:
-            with self.lock.exclusive(), self._rw.begin() as conn:
+            with self._write() as conn:
                 migrate(conn)
             self._ready = True
+
+
+class _NoLock:
+    """PostgreSQL needs no file lock: readers see snapshots, the writer takes an advisory lock."""
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        yield
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        yield

@@ -368,10 +368,10 @@ def _step_4_compact_history(conn: sa.Connection) -> None:
     history_metadata.create_all(conn, checkfirst=False)
     run = conn.exec_driver_sql
     run("""INSERT INTO history_events
-        SELECT row_number() OVER (ORDER BY sr_id), sr_id FROM (SELECT DISTINCT sr_id FROM odds_history)""")
+        SELECT row_number() OVER (ORDER BY sr_id), sr_id FROM (SELECT DISTINCT sr_id FROM odds_history) AS s""")
     run("""INSERT INTO price_kinds
         SELECT row_number() OVER (ORDER BY bookmaker, market, line, outcome), bookmaker, market, line, outcome
-        FROM (SELECT DISTINCT bookmaker, market, line, outcome FROM odds_history)""")
+        FROM (SELECT DISTINCT bookmaker, market, line, outcome FROM odds_history) AS k""")
     run("""INSERT INTO odds_history_data
         SELECT e.event_no, k.kind_id, h.odds, h.available, h.observed_at, h.run_id
         FROM odds_history h JOIN history_events e USING (sr_id)

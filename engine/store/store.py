@@ -26,8 +26,26 @@ from engine.store.types import BatchResult, BatchWrite
 
 
 class Store:
-    def __init__(self, db_path: str | Path) -> None:
-        self._db = Database(db_path)
+    def __init__(self, target: str | Path, local_dir: str | Path | None = None) -> None:
+        """``target``: a DuckDB file's path, or a ``postgresql+psycopg://`` URL (``local_dir``:
+        where that store's local side files, such as the history archive, go)."""
+        self._db = Database(target, local_dir)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Store:
+        """The store the settings name: ``database_url`` if set, else the DuckDB file ``db_path``."""
+        if settings.database_url:
+            return cls(settings.database_url, local_dir=Path(settings.db_path).expanduser().parent)
+        return cls(settings.db_path)
+
+    @property
+    def postgres(self) -> bool:
+        return self._db.postgres
+
+    @property
+    def label(self) -> str:
+        """The DuckDB file or the PostgreSQL URL (without its password), for messages."""
+        return self._db.label
 
     @property
     def path(self) -> Path:
@@ -189,8 +207,8 @@ class Store:
             return queries.discovery_runs(conn, limit)
 
     def db_bytes(self) -> int:
-        """Size on disk of the database file and its WAL."""
-        return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}.wal")) if p.exists())
+        """Size on disk of the database (DuckDB: the file and its WAL)."""
+        return self._db.size_bytes()
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
         """Any read-only SQL (``?`` or ``$name`` parameters) as a polars frame."""
