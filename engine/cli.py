@@ -29,7 +29,7 @@ def cmd_scrape(args: argparse.Namespace) -> int:
     from engine.store import Store
 
     settings = _settings()
-    store = Store(settings.db_path)
+    store = Store.from_settings(settings)
     settings = effective_settings(settings, store)
     summary = run_cycle_sync(settings, store, trigger="cli")
     print(format_summary(summary))
@@ -50,7 +50,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from engine.store import Store
 
     settings = _settings()
-    frame = comparison_frame(Store(settings.db_path))
+    frame = comparison_frame(Store.from_settings(settings))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.format == "csv":
@@ -125,7 +125,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         procs.append(("app", subprocess.Popen(app_command(settings, args.port), env=env, cwd=ROOT,
                                               stdout=subprocess.DEVNULL)))
         url = f"http://{settings.app_address}:{args.port or settings.app_port}"
-        print(f"database   {settings.db_path.resolve()}", flush=True)
+        print(f"database   {settings.store_label()}", flush=True)
         print(f"\n  oddsdesk is starting: open {url}\n  (Ctrl-C stops everything)\n", flush=True)
         while True:
             for name, p in procs:

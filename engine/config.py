@@ -8,6 +8,8 @@ reported exactly like a bad environment variable.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -121,6 +123,25 @@ class Settings(BaseSettings):
     app_address: str = "127.0.0.1"
     app_port: int = Field(8501, ge=1, le=65535)
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, v: str | None) -> str | None:
+        if not v or not v.strip():
+            return None
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(v.strip())
+        except ArgumentError:
+            raise ValueError("is not a database URL: use postgresql+psycopg://user:password@host:port/database") from None
+        if url.get_backend_name() != "postgresql" or url.get_driver_name() not in ("psycopg", "psycopg2"):
+            raise ValueError("only PostgreSQL is supported: postgresql+psycopg://user:password@host:port/database "
+                             "(leave it unset for the embedded DuckDB file db_path)")
+        if not url.database:
+            raise ValueError("names no database: postgresql+psycopg://user:password@host:port/database")
+        return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
     @field_validator("betpawa_url", "sportybet_url", "bet9ja_url")
     @classmethod
     def _http_url(cls, v: str) -> str:
@@ -135,6 +156,15 @@ class Settings(BaseSettings):
         if near is not None and v <= near:
             raise ValueError(f"must be greater than tier_near_hours ({near:g}): tier boundaries increase")
         return v
+
+    def store_label(self) -> str:
+        """The store these settings name, for messages: the PostgreSQL URL without its password,
+        or the DuckDB file."""
+        if self.database_url:
+            from sqlalchemy.engine import make_url
+
+            return make_url(self.database_url).render_as_string(hide_password=True)
+        return str(self.db_path.expanduser().resolve())
 
     def book(self, name: str) -> BookConfig:
         return BookConfig(
@@ -174,7 +204,10 @@ def _describe(exc: ValidationError, prefix: str) -> str:
     for err in exc.errors():
         name = ".".join(str(p) for p in err["loc"]) or "?"
         label = f"{prefix}{name.upper()}" if prefix else name
-        parts.append(f"{label}: {err['msg']} (got {err.get('input')!r})")
+        got = err.get("input")
+        if name == "database_url" and isinstance(got, str):
+            got = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", got)  # never print a password
+        parts.append(f"{label}: {err['msg']} (got {got!r})")
     return "; ".join(parts)
 
 

@@ -94,12 +94,14 @@ def settings() -> Settings:
 
 
 def db() -> str:
-    return str(settings().db_path)
+    """The store's key for the caches: the PostgreSQL URL if one is set, else the DuckDB file."""
+    s = settings()
+    return s.database_url or str(s.db_path)
 
 
 @st.cache_resource(show_spinner=False)
-def _store(path: str) -> Store:
-    return Store(path)
+def _store(target: str) -> Store:
+    return Store.from_settings(settings())
 
 
 def store() -> Store:
@@ -150,7 +152,7 @@ def guarded(cached: Any, view: str, *args: Any) -> Any:
     try:
         return cached(db(), view, *args)
     except (duckdb.Error, sa.exc.SQLAlchemyError, OSError, SchemaError) as exc:  # a message, not a traceback
-        st.error(f"Cannot read the database at `{db()}`: {type(exc).__name__}: {exc}")
+        st.error(f"Cannot read the database at `{store().label}`: {type(exc).__name__}: {exc}")
         st.stop()
 
 

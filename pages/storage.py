@@ -84,7 +84,7 @@ now = views.utcnow()
 
 cards = st.columns(4)
 cards[0].metric("Database file", size_text(facts["bytes"]), help="the DuckDB file plus its write-ahead log")
-cards[0].caption(f"{facts['bytes']:,} bytes at `{_shared.db()}`")
+cards[0].caption(f"{facts['bytes']:,} bytes at `{_shared.store().label}`")
 cards[1].metric("Rows, all tables", f"{sum(counts.values()):,}")
 cards[2].metric("Odds history rows", f"{counts.get('odds_history', 0):,}")
 cards[3].metric("Oldest price change kept", _shared.ago(facts["oldest"], now) if facts["oldest"] else "—")

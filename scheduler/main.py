@@ -14,7 +14,6 @@ same ``run`` (so still one cycle at a time); mode ``full`` keeps the full cycle 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
 import os
 import signal
@@ -48,36 +47,10 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class SingleInstance:
-    """Refuses a second scheduler on the same database (two writers would fight for every batch)."""
-
-    def __init__(self, db_path: Path):
-        self.path = Path(str(db_path) + ".scheduler.pid")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "a+")
-
-    def acquire(self) -> bool:
-        try:
-            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        self._fh.seek(0)
-        self._fh.truncate()
-        self._fh.write(str(os.getpid()))
-        self._fh.flush()
-        return True
-
-    def holder(self) -> str:
-        try:
-            return self.path.read_text().strip() or "?"
-        except OSError:
-            return "?"
-
-
 class SchedulerService:
     def __init__(self, settings: Settings, store: Store | None = None):
         self.base = settings
-        self.store = store or Store(settings.db_path)
+        self.store = store or Store.from_settings(settings)
         self.cancel = threading.Event()
         self.cycle_lock = threading.Lock()
         self.settings = settings
@@ -261,17 +234,18 @@ def run_scheduler(settings: Settings) -> int:
                         stream=sys.stdout)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every 2-s poll at INFO
-    guard = SingleInstance(settings.db_path)
+    store = Store.from_settings(settings)
+    guard = store.instance_lock()
     if not guard.acquire():
-        print(f"oddsdesk scheduler: another scheduler (pid {guard.holder()}) is already running on "
-              f"{settings.db_path}; refusing to start a second one", file=sys.stderr)
+        print(f"oddsdesk scheduler: another scheduler ({guard.holder()}) is already running on "
+              f"{store.label}; refusing to start a second one", file=sys.stderr)
         return 1
-    service = SchedulerService(settings)
+    service = SchedulerService(settings, store)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     service.start()
-    log.info("scheduler started on %s (pid %s)", settings.db_path, os.getpid())
+    log.info("scheduler started on %s (pid %s)", store.label, os.getpid())
     stop.wait()
     log.info("stopping: finishing the batch in progress, marking the run")
     service.stop()

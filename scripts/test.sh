@@ -6,10 +6,14 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv || exit 1
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' || exit 1
-if ! command -v chromium >/dev/null 2>&1; then
+# Debian's chromium (browser tests) and postgresql (the store's tests on a PostgreSQL server).
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  ($SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium) >/dev/null || {
-    echo "could not install Debian's chromium (needed by the browser tests)" >&2; exit 1; }
+  ($SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}") >/dev/null || {
+    echo "could not install Debian's ${need[*]} (needed by the browser and PostgreSQL tests)" >&2; exit 1; }
 fi
 # duckdb's bindings (nanobind) print reference-leak notices at interpreter exit, after pytest's
 # summary; they are not test results, so keep them out of the closing lines.

@@ -60,14 +60,13 @@ def runs(store: Store):
     return list(store.runs(limit=20).iter_rows(named=True))
 
 
-def test_sigkill_mid_cycle_then_restart_recovers_and_loses_nothing(tmp_path):
+def test_sigkill_mid_cycle_then_restart_recovers_and_loses_nothing(tmp_path, store_target):
     with start_simulator(seed=21, events=200, faults="all:latency=40,jitter=10") as sim:
-        db = tmp_path / "odds.duckdb"
         log_path = tmp_path / "scheduler.log"
-        env = sim_env(sim, db, ODDSDESK_BATCH_SIZE="10", ODDSDESK_BETPAWA_CONCURRENCY="4",
+        env = sim_env(sim, store_target.db_path, ODDSDESK_BATCH_SIZE="10", ODDSDESK_BETPAWA_CONCURRENCY="4",
                       ODDSDESK_SPORTYBET_CONCURRENCY="4", ODDSDESK_BET9JA_CONCURRENCY="4",
-                      ODDSDESK_SCRAPE_INTERVAL_MIN="60")
-        store = Store(db)
+                      ODDSDESK_SCRAPE_INTERVAL_MIN="60", **store_target.env())
+        store = store_target.store()
         proc = start_scheduler(env, log_path)
         try:
             def mid_cycle():
@@ -107,12 +106,11 @@ def test_sigkill_mid_cycle_then_restart_recovers_and_loses_nothing(tmp_path):
         assert proc.returncode == 0
 
 
-def test_run_request_from_another_process_is_picked_up(tmp_path):
+def test_run_request_from_another_process_is_picked_up(tmp_path, store_target):
     with start_simulator(seed=4, events=15) as sim:
-        db = tmp_path / "odds.duckdb"
         log_path = tmp_path / "scheduler.log"
-        env = sim_env(sim, db, ODDSDESK_SCRAPE_INTERVAL_MIN="60")
-        store = Store(db)
+        env = sim_env(sim, store_target.db_path, ODDSDESK_SCRAPE_INTERVAL_MIN="60", **store_target.env())
+        store = store_target.store()
         proc = start_scheduler(env, log_path)
         try:
             first = wait_for(lambda: [r for r in runs(store) if r["status"] != "RUNNING"], 60,
@@ -137,17 +135,18 @@ def test_run_request_from_another_process_is_picked_up(tmp_path):
             proc.wait(60)
 
 
-def test_second_scheduler_on_the_same_database_is_refused(tmp_path):
+def test_second_scheduler_on_the_same_database_is_refused(tmp_path, store_target):
     with start_simulator(seed=4, events=5) as sim:
-        db = tmp_path / "odds.duckdb"
-        env = sim_env(sim, db, ODDSDESK_SCRAPE_INTERVAL_MIN="60")
+        env = sim_env(sim, store_target.db_path, ODDSDESK_SCRAPE_INTERVAL_MIN="60", **store_target.env())
         first = start_scheduler(env, tmp_path / "a.log")
         try:
-            wait_for(lambda: Store(db).runs().height > 0, 60, "the first scheduler", first, tmp_path / "a.log")
+            wait_for(lambda: store_target.store().runs().height > 0, 60, "the first scheduler", first,
+                     tmp_path / "a.log")
             second = subprocess.run([sys.executable, "-m", "engine.cli", "scheduler"], env=env, cwd=ROOT,
                                     capture_output=True, text=True, timeout=60)
             assert second.returncode == 1
             assert "already running" in second.stderr
+            assert f"pid {first.pid}" in second.stderr  # names the scheduler that holds the store
         finally:
             first.send_signal(signal.SIGTERM)
             first.wait(60)

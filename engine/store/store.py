@@ -22,6 +22,7 @@ from engine.store.alerts import acknowledge, count_unacknowledged, list_alerts
 from engine.store.archive import archive_history
 from engine.store.batch import batch_frames, write_batch
 from engine.store.db import Database, frame, utcnow
+from engine.store.instance import FileInstanceLock, PgInstanceLock
 from engine.store.types import BatchResult, BatchWrite
 
 
@@ -37,6 +38,10 @@ class Store:
         if settings.database_url:
             return cls(settings.database_url, local_dir=Path(settings.db_path).expanduser().parent)
         return cls(settings.db_path)
+
+    def instance_lock(self) -> FileInstanceLock | PgInstanceLock:
+        """The scheduler's one-per-store lease (``instance.py``): ``acquire()`` it, or tell its ``holder()``."""
+        return PgInstanceLock(self._db.url) if self._db.postgres else FileInstanceLock(self._db.path)
 
     @property
     def postgres(self) -> bool:
