@@ -13,6 +13,10 @@
    odds_history.
 
 The last line is JSON; ``ratio`` = store rows/s (both passes) ÷ raw rows/s, both throughput.
+
+``--database-url postgresql+psycopg://…`` runs the same on a PostgreSQL database (it should be an
+empty one: the store's tables are created in it); the raw unit of work is then a connection
+that ``COPY``s the frame into a plain table and commits.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 import duckdb  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
+import psycopg  # noqa: E402
 
 from engine.config import BOOKS  # noqa: E402
 from engine.markets.catalogue import load_catalogue  # noqa: E402
@@ -113,6 +118,25 @@ def raw_insert(path: Path, prices: pl.DataFrame) -> tuple[float, float]:
     return time.perf_counter() - started, insert
 
 
+def raw_copy(url: str, prices: pl.DataFrame) -> tuple[float, float]:
+    """``raw_insert`` on PostgreSQL: connect, create the table if missing, ``COPY`` the frame in
+    as CSV, commit, close."""
+    started = time.perf_counter()
+    with psycopg.connect(url.replace("+psycopg", "")) as con:
+        con.execute(RAW_TABLE.replace("prices", "raw_prices").replace("VARCHAR", "TEXT").replace(
+            "DOUBLE", "DOUBLE PRECISION"))
+        t0 = time.perf_counter()
+        with con.cursor().copy("COPY raw_prices FROM STDIN (FORMAT csv)") as copy:
+            copy.write(prices.write_csv(include_header=False).encode())
+        insert = time.perf_counter() - t0
+    return time.perf_counter() - started, insert
+
+
+def open_store(target: str, tmp: str) -> Store:
+    """The benchmark's store: a DuckDB file, or a PostgreSQL URL (side files in ``tmp``)."""
+    return Store(target, local_dir=tmp) if "://" in target else Store(target)
+
+
 def timed(fn) -> float:
     started = time.perf_counter()
     fn()
@@ -127,7 +151,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def writer_process(path: str, events: int, per_book: int, stop: mp.Event, out: mp.Queue) -> None:
-    store, rng, keys = Store(path), np.random.default_rng(7), price_keys(per_book)
+    store, rng, keys = open_store(path, tempfile.gettempdir()), np.random.default_rng(7), price_keys(per_book)
     run_id = store.start_run("benchmark-writer", list(BOOKS))
     frames = [price_frame(i, EVENTS_PER_BATCH, keys, rng) for i in range(0, events, EVENTS_PER_BATCH)]
     at, n = datetime.now(UTC), 0
@@ -141,7 +165,7 @@ def writer_process(path: str, events: int, per_book: int, stop: mp.Event, out: m
 
 
 def reader_process(path: str, events: int, seconds: float, out: mp.Queue) -> None:
-    store, rng = Store(path), np.random.default_rng(11)
+    store, rng = open_store(path, tempfile.gettempdir()), np.random.default_rng(11)
     lat: dict[str, list[float]] = {"current_prices": [], "runs": []}
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -173,20 +197,35 @@ def read_latencies(path: str, events: int, per_book: int, seconds: float, with_w
 # --- history layout ------------------------------------------------------------------------
 
 
+#: The synthetic history's rows, in cycle order (``{events}``, ``{per_cycle}``, ``{rows}``).
+_SYNTHETIC = {
+    "duckdb": """
+        SELECT (60000000 + ((i % {events}) * 7919) % 999983)::VARCHAR AS sr_id,
+               ['betpawa','sportybet','bet9ja'][1 + i % 3] AS bookmaker, 'over_under_ft' AS market,
+               2.5 AS line, CASE WHEN i % 2 = 0 THEN 'over' ELSE 'under' END AS outcome,
+               round(1.5 + (i % 97) / 100, 2) AS odds, true AS available,
+               now()::TIMESTAMP - INTERVAL 13 DAY + to_seconds((i // {per_cycle}) * 300) AS observed_at,
+               0 AS run_id
+        FROM range({rows}) t(i)""",
+    "postgres": """
+        SELECT (60000000 + ((i % {events}) * 7919) % 999983)::TEXT AS sr_id,
+               (ARRAY['betpawa','sportybet','bet9ja'])[1 + i % 3] AS bookmaker, 'over_under_ft' AS market,
+               2.5::FLOAT8 AS line, CASE WHEN i % 2 = 0 THEN 'over' ELSE 'under' END AS outcome,
+               round(1.5 + (i % 97) / 100.0, 2)::FLOAT8 AS odds, true AS available,
+               LOCALTIMESTAMP - INTERVAL '13 days' + (i / {per_cycle}) * INTERVAL '300 seconds' AS observed_at,
+               0::BIGINT AS run_id
+        FROM generate_series(0, {rows} - 1) AS t(i)""",
+}
+
+
 def history_lookup(store: Store, rows: int, events: int) -> dict[str, float]:
     """Append ``rows`` synthetic history rows in cycle order, then time one event's history
     before and after ``cleanup`` re-sorts the table."""
     per_cycle = events * 3 * 8  # 5% of ~150 prices per book change per cycle
+    synthetic = _SYNTHETIC["postgres" if store.postgres else "duckdb"]
     with store._db.write() as conn:  # bulk synthetic fill; the benchmark measures the read side
-        conn.connection.driver_connection.execute(f"""
-            CREATE TEMP TABLE _synthetic AS
-            SELECT (60000000 + ((i % {events}) * 7919) % 999983)::VARCHAR AS sr_id,
-                   ['betpawa','sportybet','bet9ja'][1 + i % 3] AS bookmaker, 'over_under_ft' AS market,
-                   2.5 AS line, CASE WHEN i % 2 = 0 THEN 'over' ELSE 'under' END AS outcome,
-                   round(1.5 + (i % 97) / 100, 2) AS odds, true AS available,
-                   now()::TIMESTAMP - INTERVAL 13 DAY + to_seconds((i // {per_cycle}) * 300) AS observed_at,
-                   0 AS run_id
-            FROM range({rows}) t(i)""")
+        conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+            "CREATE TEMP TABLE _synthetic AS " + synthetic.format(events=events, per_cycle=per_cycle, rows=rows))
         append_history(conn, "_synthetic")
     ids = [sr_id(n) for n in range(0, events, max(1, events // 25))]
 
@@ -215,7 +254,7 @@ def write_phase(store: Store, run_id: int, tmp: Path, args: argparse.Namespace, 
     for r in range(args.rounds):
         fresh = price_frame(args.preload_events + r * EVENTS_PER_BATCH, EVENTS_PER_BATCH, keys, rng)
         rows = fresh.height
-        unit, only = raw_insert(tmp / "raw.duckdb", fresh)
+        unit, only = raw_copy(args.database_url, fresh) if args.database_url else raw_insert(tmp / "raw.duckdb", fresh)
         raw_unit.append(unit)
         raw_only.append(only)
         new_s.append(store.store_batch(batch_of(run_id, now, fresh)).seconds)
@@ -234,9 +273,12 @@ def write_phase(store: Store, run_id: int, tmp: Path, args: argparse.Namespace, 
 
     print(f"batch: {EVENTS_PER_BATCH} events × {len(BOOKS)} books × {len(keys)} prices = {rows:,} rows; "
           f"{statistics.mean(changed):.0f} changed in the second pass; {n} rounds; rates = rows ÷ total time")
-    print(f"raw unit of work (open with the store's write settings {WRITE_CONFIG}, CREATE TABLE IF NOT EXISTS, "
-          f"INSERT the Arrow frame into a plain table of a file holding only it, commit, close incl. checkpoint): "
-          f"{ms(raw_unit)} = {raw_rps:,.0f} rows/s  (INSERT alone {rows * n / sum(raw_only):,.0f} rows/s)")
+    raw = ("connect, CREATE TABLE IF NOT EXISTS, COPY the frame as CSV into a plain table, commit, close"
+           if args.database_url else
+           f"open with the store's write settings {WRITE_CONFIG}, CREATE TABLE IF NOT EXISTS, INSERT the Arrow "
+           f"frame into a plain table of a file holding only it, commit, close incl. checkpoint")
+    print(f"raw unit of work ({raw}): {ms(raw_unit)} = {raw_rps:,.0f} rows/s  "
+          f"(INSERT alone {rows * n / sum(raw_only):,.0f} rows/s)")
     print(f"store_batch new prices:  {ms(new_s)} = {new_rps:,.0f} rows/s")
     print(f"store_batch {args.change_share:.0%} changed: {ms(changed_s)} = {steady_rps:,.0f} rows/s")
     print(f"store ÷ raw: {store_rps / raw_rps:.2f} (both passes), {steady_rps / raw_rps:.2f} (steady state); "
@@ -249,7 +291,7 @@ def write_phase(store: Store, run_id: int, tmp: Path, args: argparse.Namespace, 
             "raw_insert_only_rows_per_s": round(rows * n / sum(raw_only)), "batch_rows": rows}
 
 
-def read_phase(path: Path, args: argparse.Namespace) -> dict[str, float]:
+def read_phase(path: Path | str, args: argparse.Namespace) -> dict[str, float]:
     sizes = (str(path), args.preload_events, args.prices_per_book)
     idle, _ = read_latencies(*sizes, min(5.0, args.reader_seconds), False)
     busy, batches = read_latencies(*sizes, args.reader_seconds, True)
@@ -272,12 +314,13 @@ def main() -> None:
     ap.add_argument("--change-share", type=float, default=0.05)
     ap.add_argument("--reader-seconds", type=float, default=15.0)
     ap.add_argument("--history-rows", type=int, default=10_000_000)
+    ap.add_argument("--database-url", help="benchmark a PostgreSQL store (an empty database) instead of DuckDB")
     args = ap.parse_args()
     rng, keys = np.random.default_rng(1), price_keys(args.prices_per_book)
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "bench.duckdb"
-        store = Store(path)
+        path: Path | str = args.database_url or Path(tmp) / "bench.duckdb"
+        store = open_store(str(path), tmp)
         run_id = store.start_run("benchmark", list(BOOKS))
         started, now = time.perf_counter(), datetime.now(UTC)
         for n, first in enumerate(range(0, args.preload_events, EVENTS_PER_BATCH)):
@@ -288,6 +331,7 @@ def main() -> None:
 
         result = {**write_phase(store, run_id, Path(tmp), args, keys, rng), "current_rows": current_rows}
         result |= read_phase(path, args)
+        result["backend"] = "postgres" if store.postgres else "duckdb"
         if args.history_rows:
             history = history_lookup(store, args.history_rows, args.preload_events)
             print(f"one event's history out of {history['history_rows']:,} rows: p50 "

@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
+import psycopg
 import pandas as pd
 import polars as pl
 import sqlalchemy as sa
@@ -151,7 +152,7 @@ def store_live(method: str, *args: Any) -> Any:
 def guarded(cached: Any, view: str, *args: Any) -> Any:
     try:
         return cached(db(), view, *args)
-    except (duckdb.Error, sa.exc.SQLAlchemyError, OSError, SchemaError) as exc:  # a message, not a traceback
+    except (duckdb.Error, psycopg.Error, sa.exc.SQLAlchemyError, OSError, SchemaError) as exc:  # a message, not a traceback
         st.error(f"Cannot read the database at `{store().label}`: {type(exc).__name__}: {exc}")
         st.stop()
 

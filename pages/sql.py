@@ -19,11 +19,13 @@ _shared.page()
 
 OWN = "— write your own —"
 
+postgres = _shared.store().postgres
 st.title("SQL notebook")
-st.caption("Read-only SQL (DuckDB dialect) over the store. Tables: events, bookmaker_events, odds_current, "
-           "odds_history, scrape_runs, run_progress, event_scrape_status, unmapped_markets, settings, run_requests. "
-           f"Results show at most {views.SQL_ROW_CAP:,} rows; a query is stopped after {views.SQL_TIMEOUT_S:g} s. "
-           "Archived history (past retention), when there is some: odds_history_archive.")
+st.caption(f"Read-only SQL ({'PostgreSQL' if postgres else 'DuckDB'} dialect) over the store. Tables: events, "
+           "bookmaker_events, odds_current, odds_history, scrape_runs, run_progress, event_scrape_status, "
+           "unmapped_markets, settings, run_requests. "
+           f"Results show at most {views.SQL_ROW_CAP:,} rows; a query is stopped after {views.SQL_TIMEOUT_S:g} s."
+           + ("" if postgres else " Archived history (past retention), when there is some: odds_history_archive."))
 
 example = st.selectbox("Example queries", [OWN, *views.EXAMPLE_QUERIES], key="sql_example")
 if example != OWN and st.session_state.get("sql_loaded") != example:

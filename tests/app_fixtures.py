@@ -3,6 +3,10 @@ quotes stored through ``Store.store_batch`` exactly as the pipeline would store 
 
 Two runs: run 1 (epoch 0, PARTIAL: one event's Bet9ja fetch failed) and run 2 (epoch 1, the
 world's drift, so some prices have history), plus a few unmapped markets.
+
+Stores are a DuckDB file or a database on the test PostgreSQL server (``StoreTarget``); the
+``seeded`` fixture gives each test module one of each, and the app under test is pointed at it
+through the environment, as a deployment would point it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from conftest import StoreTarget
 from engine.config import BOOKS
 from engine.pipeline.summary import BookStats, RunSummary
 from engine.simulator.world import World, build_world
@@ -34,25 +39,55 @@ APP = str(ROOT / "streamlit_app.py")
 TIMEOUT = 30
 
 
+#: The two backends, as ``conftest.store_target`` names them.
+BACKENDS = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def module_target(request: pytest.FixtureRequest, folder: Path, backend: str) -> StoreTarget:
+    """A store for a module-scoped fixture: a DuckDB file in ``folder``, or a fresh database on
+    the session's PostgreSQL server (side files in ``folder``)."""
+    db_path = folder / "oddsdesk.duckdb"
+    if backend == "duckdb":
+        return StoreTarget(db_path)
+    from tests.pg_server import fresh_database
+
+    return StoreTarget(db_path, fresh_database(request.getfixturevalue("pg_admin_url")))
+
+
 @dataclass
 class Seeded:
     store: Store
     world: World
-    db_path: Path
+    target: StoreTarget
     runs: list[int]
     failed_sr_id: str  # its Bet9ja fetch failed in run 1
     failed_book: str
 
+    @property
+    def db_path(self) -> Path:
+        return self.target.db_path
 
-def app(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    """The real app (entry point + pages) pointed at ``db_path``."""
-    monkeypatch.setenv("ODDSDESK_DB_PATH", str(db_path))
+
+Where = StoreTarget | Path
+
+
+def _target(where: Where) -> StoreTarget:
+    return where if isinstance(where, StoreTarget) else StoreTarget(where)
+
+
+def app(where: Where, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    """The real app (entry point + pages) pointed at the store (a DuckDB file's path, or a
+    ``StoreTarget``) through the environment."""
+    target = _target(where)
+    monkeypatch.delenv("ODDSDESK_DATABASE_URL", raising=False)
+    for name, value in target.env().items():
+        monkeypatch.setenv(name, value)
     return AppTest.from_file(APP, default_timeout=TIMEOUT)
 
 
-def open_page(db_path: Path, monkeypatch: pytest.MonkeyPatch, page: str | None = None,
+def open_page(where: Where, monkeypatch: pytest.MonkeyPatch, page: str | None = None,
               query_params: dict[str, str] | None = None) -> AppTest:
-    at = app(db_path, monkeypatch).run()
+    at = app(where, monkeypatch).run()
     if page:
         at.switch_page(page)
         if query_params:
@@ -134,22 +169,24 @@ def _run(store: Store, world: World, epoch: int, observed_at: datetime, failed: 
     return run_id
 
 
-def seed_store(db_path: Path, seed: int = 11, events: int = 40) -> Seeded:
+def seed_store(where: Where, seed: int = 11, events: int = 40) -> Seeded:
+    target = _target(where)
     world = build_world(seed=seed, events=events)
-    store = Store(db_path)
+    store = target.store()
     on_all = [e for e in world.events if set(e.books) == set(BOOKS)]
     failed = (on_all[0].sr_id, "bet9ja")
     now = datetime.now(timezone.utc)
     first = _run(store, world, 0, now - timedelta(minutes=20), failed)
     second = _run(store, world, 1, now - timedelta(minutes=5), None)
-    return Seeded(store=store, world=world, db_path=db_path, runs=[first, second], failed_sr_id=failed[0],
+    return Seeded(store=store, world=world, target=target, runs=[first, second], failed_sr_id=failed[0],
                   failed_book=failed[1])
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
-    """One seeded database shared by a test module (the app only reads it, except where noted)."""
-    return seed_store(tmp_path_factory.mktemp("app") / "oddsdesk.duckdb")
+@pytest.fixture(scope="module", params=BACKENDS)
+def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Seeded:
+    """One seeded store per backend shared by a test module (the app only reads it, except
+    where noted)."""
+    return seed_store(module_target(request, tmp_path_factory.mktemp("app"), request.param))
 
 
 # --- alerts: a third scrape, with the alert thresholds, that moves, widens and pulls prices ---------
@@ -162,12 +199,12 @@ class Alerted:
     pulled: str  # sr_id: SportyBet and Bet9ja stopped offering BTTS, BetPawa still does
 
 
-def seed_alerts(db_path: Path, events: int = 8) -> Alerted:
+def seed_alerts(where: Where, events: int = 8) -> Alerted:
     """``seed_store``, then one more batch of two events (all books fetched whole) stored with the
     default ``AlertThresholds``, as a scrape that saw those changes would store it."""
     from engine.markets.alerts import AlertThresholds
 
-    seeded = seed_store(db_path, events=events)
+    seeded = seed_store(where, events=events)
     world, store = seeded.world, seeded.store
 
     def quoted(sr_id: str, market: str) -> bool:

@@ -84,6 +84,22 @@ class StoreTarget:
         """Settings values naming this store (for ``sim_settings``/``load_settings``)."""
         return {"db_path": self.db_path, "database_url": self.database_url}
 
+    def execute(self, sql: str, params: list | None = None) -> None:
+        """A write behind the store's back (``?`` parameters, SQL both backends accept), e.g. to age
+        rows the API only ever writes with the current time."""
+        if self.database_url:
+            import psycopg
+
+            from engine.store.pg import translate
+
+            with psycopg.connect(self.database_url.replace("+psycopg", "")) as conn:
+                conn.execute(translate(sql) if params else sql, params)  # type: ignore[arg-type]
+        else:
+            import duckdb
+
+            with duckdb.connect(str(self.db_path)) as con:
+                con.execute(sql, params or [])
+
     def env(self) -> dict[str, str]:
         """Environment naming this store, for a child process."""
         env = {"ODDSDESK_DB_PATH": str(self.db_path)}
@@ -109,11 +125,15 @@ def pg_admin_url() -> Iterator[str]:
 
 
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_target(request, tmp_path: Path) -> StoreTarget:
+def store_target(request, tmp_path: Path) -> Iterator[StoreTarget]:
     """Each test using it runs twice: on a DuckDB file and on PostgreSQL."""
     db_path = tmp_path / "odds.duckdb"
     if request.param == "duckdb":
-        return StoreTarget(db_path)
-    from tests.pg_server import fresh_database
+        yield StoreTarget(db_path)
+        return
+    from tests.pg_server import drop_database, fresh_database
 
-    return StoreTarget(db_path, fresh_database(request.getfixturevalue("pg_admin_url")))
+    admin = request.getfixturevalue("pg_admin_url")
+    target = StoreTarget(db_path, fresh_database(admin))
+    yield target
+    drop_database(admin, target.database_url)

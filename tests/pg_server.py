@@ -70,3 +70,11 @@ def fresh_database(admin_url: str) -> str:
     with psycopg.connect(admin_url.replace("+psycopg", ""), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
     return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    """Drop a test's database, closing whatever connections its stores' pools still hold (the
+    server's connection slots are shared by the whole session)."""
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(admin_url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]

@@ -1,12 +1,11 @@
-"""Alerts through the real store: batches stored in a DuckDB file raise, dedup, clear and
-acknowledge alerts inside their own write transaction; cleanup deletes the old ones."""
+"""Alerts through the real store: batches stored in a DuckDB file or a PostgreSQL database raise,
+dedup, clear and acknowledge alerts inside their own write transaction; cleanup deletes the old ones."""
 
 from __future__ import annotations
 
 import multiprocessing
 from datetime import datetime, timedelta, timezone
 
-import duckdb
 import polars as pl
 import pytest
 
@@ -61,8 +60,8 @@ def changed(**odds: float | None) -> Prices:
 
 
 @pytest.fixture()
-def store(tmp_path) -> Store:
-    return Store(tmp_path / "oddsdesk.duckdb")
+def store(store_target) -> Store:
+    return store_target.store()
 
 
 def test_a_competitor_move_stored_after_a_first_batch_raises_one_steam_alert(store):
@@ -179,14 +178,14 @@ def test_filters_by_time_and_tournament(store):
     assert store.alerts(tournaments=[("Scotland", "Premier League")]).is_empty()
 
 
-def _store_in_another_process(path: str, minute: float) -> None:
-    store_prices(Store(path), changed(sportybet_1x2_ft_home=1.85), minute)
+def _store_in_another_process(target: str, minute: float) -> None:
+    store_prices(Store(target), changed(sportybet_1x2_ft_home=1.85), minute)
 
 
-def test_a_batch_another_process_stored_in_between_is_taken_into_account(store):
+def test_a_batch_another_process_stored_in_between_is_taken_into_account(store, store_target):
     store_prices(store, BASE, 0)
     child = multiprocessing.get_context("spawn").Process(target=_store_in_another_process,
-                                                         args=(str(store.path), 5))
+                                                         args=(store_target.database_url or str(store.path), 5))
     child.start()
     child.join(120)
     assert child.exitcode == 0
@@ -196,7 +195,7 @@ def test_a_batch_another_process_stored_in_between_is_taken_into_account(store):
         "the move from 2.15 counts from the other process's step on: 2.15 → 1.85 → 1.60")
 
 
-def test_cleanup_deletes_alerts_acknowledged_or_cleared_before_the_run_window(store):
+def test_cleanup_deletes_alerts_acknowledged_or_cleared_before_the_run_window(store, store_target):
     store_prices(store, BASE, 0)
     store_prices(store, changed(sportybet_1x2_ft_home=1.85, bet9ja_1x2_ft_away=4.10,
                                 betpawa_over_under_ft_over=1.80, betpawa_over_under_ft_under=1.80), 5)
@@ -205,10 +204,11 @@ def test_cleanup_deletes_alerts_acknowledged_or_cleared_before_the_run_window(st
     cleared_long_ago, still_open = alerts["margin_gap", "betpawa", "1x2_ft"], alerts["margin_gap", "betpawa",
                                                                                      "over_under_ft"]
     assert store.acknowledge_alerts([acked_long_ago, acked_today]) == 2
-    con = duckdb.connect(str(store.path))  # the API writes no past times: age two alerts in the file
-    con.execute("UPDATE alerts SET acknowledged_at = acknowledged_at - INTERVAL 31 DAY WHERE id = ?", [acked_long_ago])
-    con.execute("UPDATE alerts SET cleared_at = created_at - INTERVAL 31 DAY WHERE id = ?", [cleared_long_ago])
-    con.close()
+    # The API writes no past times: age two alerts behind its back.
+    store_target.execute("UPDATE alerts SET acknowledged_at = acknowledged_at - INTERVAL '31 days' WHERE id = ?",
+                         [acked_long_ago])
+    store_target.execute("UPDATE alerts SET cleared_at = created_at - INTERVAL '31 days' WHERE id = ?",
+                         [cleared_long_ago])
 
     counts = store.cleanup(history_days=14, run_days=30, cluster=False)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from app_fixtures import Alerted, later, open_page, seed_alerts
+from app_fixtures import BACKENDS, Alerted, later, module_target, open_page, seed_alerts
 
 from engine.markets.alerts import KIND_LABELS
 from engine.store import Store
@@ -18,9 +18,9 @@ from engine.store import Store
 PAGE = "pages/alerts.py"
 
 
-@pytest.fixture(scope="module")
-def alerted(tmp_path_factory: pytest.TempPathFactory) -> Alerted:
-    return seed_alerts(tmp_path_factory.mktemp("alerts") / "oddsdesk.duckdb")
+@pytest.fixture(scope="module", params=BACKENDS)
+def alerted(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Alerted:
+    return seed_alerts(module_target(request, tmp_path_factory.mktemp("alerts"), request.param))
 
 
 def grid(at) -> pd.DataFrame | None:
@@ -43,7 +43,7 @@ def button(at, label_start: str):
 
 
 def test_the_alerts_are_listed_newest_first_in_plain_words(alerted: Alerted, monkeypatch):
-    at = open_page(alerted.seeded.db_path, monkeypatch, PAGE)
+    at = open_page(alerted.seeded.target, monkeypatch, PAGE)
     rows = grid(at)
     stored = alerted.seeded.store.alerts()
     assert len(rows) == stored.height == 2
@@ -64,7 +64,7 @@ def test_the_alerts_are_listed_newest_first_in_plain_words(alerted: Alerted, mon
 
 
 def test_filters_by_kind_book_and_tournament(alerted: Alerted, monkeypatch):
-    at = open_page(alerted.seeded.db_path, monkeypatch, PAGE)
+    at = open_page(alerted.seeded.target, monkeypatch, PAGE)
     at.multiselect(key="alerts_kinds").set_value(["steam"]).run()
     assert list(grid(at)["SR id"]) == [alerted.steam]
     at.multiselect(key="alerts_kinds").set_value([]).run()
@@ -83,16 +83,16 @@ def test_filters_by_kind_book_and_tournament(alerted: Alerted, monkeypatch):
 
 
 def test_the_period_reaches_back_from_now(alerted: Alerted, monkeypatch):
-    at = open_page(alerted.seeded.db_path, monkeypatch, PAGE)
+    at = open_page(alerted.seeded.target, monkeypatch, PAGE)
     assert at.selectbox(key="alerts_period").value == "Last 24 hours"
     at.selectbox(key="alerts_period").set_value("Last hour").run()
     assert len(grid(at)) == 2, "the scrape a minute ago is within the hour"
 
 
-def test_acknowledging_selected_then_all_shown_empties_the_list_and_the_count(tmp_path, monkeypatch):
-    alerted = seed_alerts(tmp_path / "oddsdesk.duckdb", events=6)
+def test_acknowledging_selected_then_all_shown_empties_the_list_and_the_count(store_target, monkeypatch):
+    alerted = seed_alerts(store_target, events=6)
     store = alerted.seeded.store
-    at = open_page(alerted.seeded.db_path, monkeypatch, PAGE)
+    at = open_page(alerted.seeded.target, monkeypatch, PAGE)
     first = grid(at).iloc[0]["SR id"]
     at = select(at, [0])
     assert button(at, "Acknowledge selected").label == "Acknowledge selected (1)"
@@ -115,7 +115,7 @@ def test_acknowledging_selected_then_all_shown_empties_the_list_and_the_count(tm
 
 
 def test_selecting_one_alert_opens_its_event(alerted: Alerted, monkeypatch):
-    at = open_page(alerted.seeded.db_path, monkeypatch, PAGE)
+    at = open_page(alerted.seeded.target, monkeypatch, PAGE)
     assert button(at, "Open event").disabled
     row = grid(at).iloc[1]
     at = select(at, [1])

@@ -41,7 +41,7 @@ def on_all_books(seeded: Seeded) -> str:
 
 
 def test_grid_shows_one_row_per_upcoming_event_with_the_stored_prices(seeded: Seeded, monkeypatch):
-    at = all_dates(open_page(seeded.db_path, monkeypatch))
+    at = all_dates(open_page(seeded.target, monkeypatch))
     df = grid(at)
     assert sorted(df["sr_id"]) == sorted(upcoming(seeded)["sr_id"].to_list())
 
@@ -71,7 +71,7 @@ def test_grid_shows_one_row_per_upcoming_event_with_the_stored_prices(seeded: Se
 
 
 def test_market_selector_changes_the_columns_and_prices(seeded: Seeded, monkeypatch):
-    at = all_dates(open_page(seeded.db_path, monkeypatch))
+    at = all_dates(open_page(seeded.target, monkeypatch))
     assert "BetPawa 1" in grid(at).columns
 
     at.selectbox(key="market").set_value(("btts_ft", None)).run()
@@ -92,7 +92,7 @@ def test_market_selector_changes_the_columns_and_prices(seeded: Seeded, monkeypa
 
 
 def test_tournament_filter_keeps_only_that_tournament(seeded: Seeded, monkeypatch):
-    at = all_dates(open_page(seeded.db_path, monkeypatch))
+    at = all_dates(open_page(seeded.target, monkeypatch))
     ev = seeded.world.events[-1]
     pick = (ev.tournament.country, ev.tournament.name)
     at.multiselect(key="tournaments").set_value([pick]).run()
@@ -103,7 +103,7 @@ def test_tournament_filter_keeps_only_that_tournament(seeded: Seeded, monkeypatc
 
 
 def test_team_search_finds_the_team_without_accents(seeded: Seeded, monkeypatch):
-    at = all_dates(open_page(seeded.db_path, monkeypatch))
+    at = all_dates(open_page(seeded.target, monkeypatch))
     team = seeded.world.events[-1].home
     query = views.fold(team)[:6].upper()
     at.text_input(key="team").set_value(query).run()
@@ -114,7 +114,7 @@ def test_team_search_finds_the_team_without_accents(seeded: Seeded, monkeypatch)
 
 
 def test_missing_on_a_book_lists_the_events_that_book_does_not_have(seeded: Seeded, monkeypatch):
-    at = all_dates(open_page(seeded.db_path, monkeypatch))
+    at = all_dates(open_page(seeded.target, monkeypatch))
     for book in BOOKS:
         at.selectbox(key="coverage").set_value(f"missing:{book}").run()
         future = set(upcoming(seeded)["sr_id"].to_list())
@@ -128,7 +128,7 @@ def test_missing_on_a_book_lists_the_events_that_book_does_not_have(seeded: Seed
 
 
 def test_selecting_a_row_opens_the_event_detail(seeded: Seeded, monkeypatch):
-    at = all_dates(open_page(seeded.db_path, monkeypatch))
+    at = all_dates(open_page(seeded.target, monkeypatch))
     first = grid(at).iloc[0]
     at.session_state["grid"] = {"selection": {"rows": [0], "columns": []}}
     at.run()
@@ -138,12 +138,12 @@ def test_selecting_a_row_opens_the_event_detail(seeded: Seeded, monkeypatch):
 
 
 def test_exports_are_offered_as_csv_and_parquet(seeded: Seeded, monkeypatch):
-    at = open_page(seeded.db_path, monkeypatch)
+    at = open_page(seeded.target, monkeypatch)
     assert [b.label for b in at.download_button] == ["Download CSV", "Download Parquet"]
 
 
 def test_empty_filter_result_says_so(seeded: Seeded, monkeypatch):
-    at = all_dates(open_page(seeded.db_path, monkeypatch))
+    at = all_dates(open_page(seeded.target, monkeypatch))
     at.text_input(key="team").set_value("no such team anywhere").run()
     assert not [d for d in at.dataframe if d.key == "grid"]
     assert any("No events match these filters" in w.value for w in at.warning)

@@ -21,7 +21,7 @@ def upcoming(seeded: Seeded):
 
 
 def test_gaps_and_match_rate_per_book_follow_the_listings(seeded: Seeded, monkeypatch):
-    at = open_page(seeded.db_path, monkeypatch, PAGE)
+    at = open_page(seeded.target, monkeypatch, PAGE)
     summary = table(at, "Match rate %").set_index("Book")
     events = upcoming(seeded)
     for book in views.COMPETITORS:
@@ -40,7 +40,7 @@ def test_gaps_and_match_rate_per_book_follow_the_listings(seeded: Seeded, monkey
 
 
 def test_event_list_shows_events_missing_on_betpawa(seeded: Seeded, monkeypatch):
-    at = open_page(seeded.db_path, monkeypatch, PAGE)
+    at = open_page(seeded.target, monkeypatch, PAGE)
     at.selectbox(key="cov_presence").set_value("missing:betpawa").run()
     events = table(at, "SR id")
     expected = sorted(e.sr_id for e in upcoming(seeded) if "betpawa" not in e.books)
@@ -49,7 +49,7 @@ def test_event_list_shows_events_missing_on_betpawa(seeded: Seeded, monkeypatch)
 
 
 def test_unmapped_markets_are_listed_with_accumulated_occurrences(seeded: Seeded, monkeypatch):
-    at = open_page(seeded.db_path, monkeypatch, PAGE)
+    at = open_page(seeded.target, monkeypatch, PAGE)
     unmapped = table(at, "Occurrences")
     stored = seeded.store.unmapped()
     assert len(unmapped) == stored.height

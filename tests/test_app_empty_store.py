@@ -18,8 +18,8 @@ def test_missing_database_shows_the_first_steps(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_every_page_opens_on_an_empty_database(tmp_path, monkeypatch, page):
-    at = open_page(tmp_path / "oddsdesk.duckdb", monkeypatch, page)
+def test_every_page_opens_on_an_empty_database(store_target, monkeypatch, page):
+    at = open_page(store_target, monkeypatch, page)
     assert not at.exception
     assert not at.error
     if page in ("pages/comparison.py", "pages/event.py", "pages/runs.py", "pages/coverage.py"):

@@ -24,7 +24,7 @@ def tables(at) -> dict[str, object]:
 
 def test_event_page_shows_category_tabs_with_counts_and_the_stored_prices(seeded: Seeded, monkeypatch):
     sr_id = event_on_all_books(seeded)
-    at = open_page(seeded.db_path, monkeypatch, PAGE, {"sr_id": sr_id})
+    at = open_page(seeded.target, monkeypatch, PAGE, {"sr_id": sr_id})
     ev = seeded.world.event(sr_id)
     assert at.title[0].value == f"{ev.home} – {ev.away}"
 
@@ -50,7 +50,7 @@ def test_event_page_shows_category_tabs_with_counts_and_the_stored_prices(seeded
 
 def test_a_market_in_several_categories_appears_in_each_tab(seeded: Seeded, monkeypatch):
     sr_id = event_on_all_books(seeded)
-    at = open_page(seeded.db_path, monkeypatch, PAGE, {"sr_id": sr_id})
+    at = open_page(seeded.target, monkeypatch, PAGE, {"sr_id": sr_id})
     name = load_catalogue().markets["over_under_ft"].name  # popular|goals
     t = tables(at)
     assert (t["popular"]["Market"] == name).any()
@@ -59,7 +59,7 @@ def test_a_market_in_several_categories_appears_in_each_tab(seeded: Seeded, monk
 
 def test_market_search_narrows_the_tabs(seeded: Seeded, monkeypatch):
     sr_id = event_on_all_books(seeded)
-    at = open_page(seeded.db_path, monkeypatch, PAGE, {"sr_id": sr_id})
+    at = open_page(seeded.target, monkeypatch, PAGE, {"sr_id": sr_id})
     before = sum(len(v) for v in tables(at).values())
     at.text_input(key="market_search").set_value("both teams").run()
     t = tables(at)
@@ -74,7 +74,7 @@ def test_market_search_narrows_the_tabs(seeded: Seeded, monkeypatch):
 
 def test_refresh_this_event_writes_a_run_request(seeded: Seeded, monkeypatch):
     sr_id = event_on_all_books(seeded)
-    at = open_page(seeded.db_path, monkeypatch, PAGE, {"sr_id": sr_id})
+    at = open_page(seeded.target, monkeypatch, PAGE, {"sr_id": sr_id})
     at.button(key="refresh_event").click().run()
     requests = seeded.store.run_requests(limit=50)
     mine = [r for r in requests.iter_rows(named=True) if r["kind"] == "refresh_event"]
@@ -85,7 +85,7 @@ def test_refresh_this_event_writes_a_run_request(seeded: Seeded, monkeypatch):
 
 def test_history_charts_and_margin_history_end_at_the_current_margin(seeded: Seeded, monkeypatch):
     sr_id = event_on_all_books(seeded)
-    at = open_page(seeded.db_path, monkeypatch, PAGE, {"sr_id": sr_id})
+    at = open_page(seeded.target, monkeypatch, PAGE, {"sr_id": sr_id})
     assert len(at.get("vega_lite_chart")) == 2  # odds per outcome, margin
 
     history = views.odds_history(seeded.store, sr_id, "1x2_ft", None)
@@ -99,7 +99,7 @@ def test_history_charts_and_margin_history_end_at_the_current_margin(seeded: See
 
 
 def test_without_an_event_the_page_offers_a_picker(seeded: Seeded, monkeypatch):
-    at = open_page(seeded.db_path, monkeypatch, PAGE)
+    at = open_page(seeded.target, monkeypatch, PAGE)
     assert any("Pick an event" in i.value for i in at.info)
     sr_id = seeded.world.events[2].sr_id
     at.selectbox(key="event_pick_None").set_value(sr_id).run()

@@ -4,17 +4,16 @@ its charts and tables, and numbers that follow the chosen period and markets."""
 from __future__ import annotations
 
 from datetime import date, timedelta
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pytest
-from app_fixtures import open_page
+from app_fixtures import BACKENDS, module_target, open_page
+from conftest import StoreTarget
 from streamlit.testing.v1 import AppTest
 from test_margin_analytics import T0, margin, store_paths, weighted
 
 from engine.markets.catalogue import load_catalogue
-from engine.store import Store
 
 PAGE = "pages/margins.py"
 DAY_1, DAY_2 = T0.date(), T0.date() + timedelta(days=1)  # T0 is 06:00 UTC on day 1
@@ -27,21 +26,26 @@ DAY_1_CARDS = {"BetPawa average margin": f"{weighted((A_4, 10), (A_14, 8), (OU, 
                "SportyBet average margin": "—"}  # its only market never had a full outcome set
 
 
-@pytest.fixture(scope="module")
-def db_path(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("margins_app") / "oddsdesk.duckdb"
-    store_paths(Store(path))
-    return path
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request) -> str:
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def rolled_db_path(tmp_path_factory) -> Path:
+def db_path(request, backend: str, tmp_path_factory) -> StoreTarget:
+    target = module_target(request, tmp_path_factory.mktemp("margins_app"), backend)
+    store_paths(target.store())
+    return target
+
+
+@pytest.fixture(scope="module")
+def rolled_db_path(request, backend: str, tmp_path_factory) -> StoreTarget:
     """The same history rolled up at 01:00 on day 2: day 1 is read from stored hours."""
-    path = tmp_path_factory.mktemp("margins_app_rolled") / "oddsdesk.duckdb"
-    store = Store(path)
+    target = module_target(request, tmp_path_factory.mktemp("margins_app_rolled"), backend)
+    store = target.store()
     store_paths(store)
     store.roll_up_margins(history_days=3650, now=T0 + timedelta(hours=19))
-    return path
+    return target
 
 
 def table(at, *columns: str) -> pd.DataFrame:
@@ -55,7 +59,7 @@ def metrics(at) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
-def open_day(db_path: Path, monkeypatch: pytest.MonkeyPatch, day: date) -> AppTest:
+def open_day(db_path: StoreTarget, monkeypatch: pytest.MonkeyPatch, day: date) -> AppTest:
     at = open_page(db_path, monkeypatch, PAGE)
     at.date_input(key="ma_period").set_value((day, day)).run()
     assert not at.exception
@@ -81,8 +85,8 @@ def test_an_empty_period_says_so(db_path, monkeypatch):
     assert not at.get("vega_lite_chart")
 
 
-def test_an_empty_database_says_so(tmp_path, monkeypatch):
-    at = open_page(tmp_path / "oddsdesk.duckdb", monkeypatch, PAGE)
+def test_an_empty_database_says_so(store_target, monkeypatch):
+    at = open_page(store_target, monkeypatch, PAGE)
     assert any("No price history in this period" in i.value for i in at.info)
 
 

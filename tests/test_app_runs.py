@@ -19,7 +19,7 @@ def table(at, column: str) -> pl.DataFrame:
 
 
 def test_runs_are_listed_with_status_and_counts(seeded: Seeded, monkeypatch):
-    at = open_page(seeded.db_path, monkeypatch, PAGE)
+    at = open_page(seeded.target, monkeypatch, PAGE)
     runs = table(at, "Run")
     assert sorted(runs["Run"].to_list()) == sorted(seeded.runs)
     stored = {r["id"]: r for r in seeded.store.runs().iter_rows(named=True)}
@@ -30,7 +30,7 @@ def test_runs_are_listed_with_status_and_counts(seeded: Seeded, monkeypatch):
 
 
 def test_run_detail_shows_per_book_counts_and_the_failed_event(seeded: Seeded, monkeypatch):
-    at = open_page(seeded.db_path, monkeypatch, PAGE)
+    at = open_page(seeded.target, monkeypatch, PAGE)
     partial = seeded.runs[0]
     at.selectbox(key="run_id").set_value(partial).run()
     books = table(at, "Book")
@@ -45,7 +45,7 @@ def test_run_detail_shows_per_book_counts_and_the_failed_event(seeded: Seeded, m
 
 
 def test_retry_failed_events_writes_a_run_request(seeded: Seeded, monkeypatch):
-    at = open_page(seeded.db_path, monkeypatch, PAGE)
+    at = open_page(seeded.target, monkeypatch, PAGE)
     partial = seeded.runs[0]
     at.selectbox(key="run_id").set_value(partial).run()
     assert not at.button(key="retry_failed").disabled
@@ -63,7 +63,7 @@ def test_a_running_run_shows_its_progress(tmp_path, monkeypatch):
     seeded = seed_store(tmp_path / "oddsdesk.duckdb", events=12)
     run_id = seeded.store.start_run("schedule", list(BOOKS))
     seeded.store.add_progress(run_id, "BATCH_START", "batch 2/4: 50 events", None, 1, 4)
-    at = open_page(seeded.db_path, monkeypatch, PAGE)
+    at = open_page(seeded.target, monkeypatch, PAGE)
     bars = at.get("progress")
     assert len(bars) == 1
     assert bars[0].value == 25  # percent
@@ -73,7 +73,7 @@ def test_a_running_run_shows_its_progress(tmp_path, monkeypatch):
 
 def test_scrape_now_shows_the_request_from_pending_to_done(tmp_path, monkeypatch):
     seeded = seed_store(tmp_path / "oddsdesk.duckdb", events=12)
-    at = open_page(seeded.db_path, monkeypatch)
+    at = open_page(seeded.target, monkeypatch)
     at.sidebar.button(key="scrape_now").click().run()
     requests = seeded.store.run_requests()
     assert requests.height == 1 and requests["kind"][0] == "scrape_now"

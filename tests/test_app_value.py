@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 import polars as pl
 import pytest
-from app_fixtures import Seeded, later, open_page, seed_store
+from app_fixtures import BACKENDS, Seeded, later, module_target, open_page, seed_store
 
 from engine.config import BOOKS
 from engine.markets.catalogue import load_catalogue
@@ -89,9 +89,9 @@ def candidates(seeded: Seeded) -> list[str]:
             if set(e.books) == set(BOOKS) and e.sr_id != seeded.failed_sr_id and e.kickoff > soon]
 
 
-@pytest.fixture(scope="module")
-def planted(tmp_path_factory: pytest.TempPathFactory) -> Planted:
-    seeded = seed_store(tmp_path_factory.mktemp("value") / "oddsdesk.duckdb", events=16)
+@pytest.fixture(scope="module", params=BACKENDS)
+def planted(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Planted:
+    seeded = seed_store(module_target(request, tmp_path_factory.mktemp("value"), request.param), events=16)
     store, events = seeded.store, candidates(seeded)
     generous = next(s for s in events if _complete(store, s, "btts_ft", ("yes", "no")))
     stingy = next(s for s in events if s != generous
@@ -114,7 +114,7 @@ def grid(at, key: str) -> pd.DataFrame | None:
 
 
 def open_value(planted: Planted, monkeypatch):
-    return open_page(planted.seeded.db_path, monkeypatch, PAGE)
+    return open_page(planted.seeded.target, monkeypatch, PAGE)
 
 
 def test_a_generous_betpawa_price_ranks_first_with_its_edge_against_the_consensus(planted: Planted, monkeypatch):
@@ -245,15 +245,15 @@ def test_the_method_is_explained_in_plain_words(planted: Planted, monkeypatch):
     assert "average of those probabilities" in text and "Σ 1/best odds < 1" in text
 
 
-def test_an_empty_database_says_to_scrape_first(tmp_path, monkeypatch):
-    at = open_page(tmp_path / "oddsdesk.duckdb", monkeypatch, PAGE)
+def test_an_empty_database_says_to_scrape_first(store_target, monkeypatch):
+    at = open_page(store_target, monkeypatch, PAGE)
     assert any("No upcoming event has prices yet" in i.value and "Scrape now" in i.value for i in at.info)
     assert not at.error
 
 
-def test_a_newly_stored_generous_price_appears_once_the_cache_expires(tmp_path, monkeypatch):
-    seeded = seed_store(tmp_path / "oddsdesk.duckdb", events=6)
-    at = open_page(seeded.db_path, monkeypatch, PAGE)
+def test_a_newly_stored_generous_price_appears_once_the_cache_expires(store_target, monkeypatch):
+    seeded = seed_store(store_target, events=6)
+    at = open_page(seeded.target, monkeypatch, PAGE)
     assert grid(at, "value_generous") is None
     sr_id = next(s for s in candidates(seeded) if _complete(seeded.store, s, "btts_ft", ("yes", "no")))
     reprice(seeded.store, {(sr_id, "betpawa", "btts_ft", None, "no"): 1.25})

@@ -1,6 +1,7 @@
 """Margin analytics rebuilt from history: hand-computed margins over a scripted price path stored
-the way the pipeline stores it (``Store.store_batch`` into a real DuckDB file), and the same
-numbers as ``add_margins`` applied snapshot by snapshot to a simulator world's two runs."""
+the way the pipeline stores it (``Store.store_batch`` into a real DuckDB file, or a real
+PostgreSQL database: every store test runs on both), and the same numbers as ``add_margins``
+applied snapshot by snapshot to a simulator world's two runs."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 import sqlalchemy as sa
-from app_fixtures import seed_store
+from app_fixtures import BACKENDS, module_target, seed_store
+from conftest import StoreTarget
 from polars.testing import assert_frame_equal
 
 import scheduler.main as scheduler_main
@@ -99,9 +101,30 @@ def store_paths(store: Store, base: datetime = T0) -> None:
         store.finish_run(run_id, "COMPLETED", {})
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request) -> str:
+    """The module's stores' backend: every store fixture of one test is on the same one."""
+    return request.param
+
+
+@pytest.fixture
+def new_target(request, backend: str, tmp_path):
+    """Where a new empty store goes on this test's backend (one folder each, so several coexist)."""
+    def make(name: str = "store") -> StoreTarget:
+        folder = tmp_path / name
+        folder.mkdir()
+        return module_target(request, folder, backend)
+    return make
+
+
+@pytest.fixture
+def new_store(new_target):
+    return lambda name="store": new_target(name).store()
+
+
 @pytest.fixture(scope="module")
-def scripted(tmp_path_factory) -> Store:
-    store = Store(tmp_path_factory.mktemp("margins") / "oddsdesk.duckdb")
+def scripted(request, backend: str, tmp_path_factory) -> Store:
+    store = module_target(request, tmp_path_factory.mktemp("margins"), backend).store()
     store_paths(store)
     return store
 
@@ -225,8 +248,8 @@ def reference(store: Store, start: datetime, now: datetime) -> pl.DataFrame:
     ).with_columns(margin_pct=pl.col("x") / pl.col("s"))
 
 
-def test_the_same_margins_as_add_margins_on_every_snapshot(tmp_path):
-    seeded = seed_store(tmp_path / "oddsdesk.duckdb", events=12)
+def test_the_same_margins_as_add_margins_on_every_snapshot(request, backend, tmp_path):
+    seeded = seed_store(module_target(request, tmp_path, backend), events=12)
     now = datetime.now(UTC)
     start = now - timedelta(hours=1)
     ours = margin_by(seeded.store.margin_analytics(start, now, now=now)["cells"], ["market"])
@@ -267,18 +290,18 @@ def rolled_hours(store: Store, start: datetime, stop: datetime) -> int:
 
 
 @pytest.fixture(scope="module")
-def rolled_at_40h(tmp_path_factory) -> Store:
+def rolled_at_40h(request, backend: str, tmp_path_factory) -> Store:
     """Rolled up 40.5 h in: day 1 as a day slice, day 2's hours so far, the state at T0 + 40 h."""
-    store = Store(tmp_path_factory.mktemp("rolled_40") / "oddsdesk.duckdb")
+    store = module_target(request, tmp_path_factory.mktemp("rolled_40"), backend).store()
     store_paths(store)
     store.roll_up_margins(history_days=3650, now=T0 + 40.5 * H)
     return store
 
 
 @pytest.fixture(scope="module")
-def rolled_at_end(tmp_path_factory) -> Store:
+def rolled_at_end(request, backend: str, tmp_path_factory) -> Store:
     """Rolled up at NOW: four day slices, the hours of the last 24 h and of today."""
-    store = Store(tmp_path_factory.mktemp("rolled_end") / "oddsdesk.duckdb")
+    store = module_target(request, tmp_path_factory.mktemp("rolled_end"), backend).store()
     store_paths(store)
     store.roll_up_margins(history_days=3650, now=NOW)
     return store
@@ -319,17 +342,18 @@ def test_what_is_stored_hours_days_and_the_state(rolled_at_end):
     assert hours == [N0 + n * H for n in range(72, 96)], "hours of the last 24 h kept, older ones dropped"
     status = rolled_at_end.margin_rollup_status()
     assert (status.through, status.hours) == (NOW, 103), "T0 - 7 h to NOW, each hour once"
-    counts = rolled_at_end.query("SELECT slice_hours, grain, count(*) AS n FROM margin_rollup GROUP BY ALL")
+    counts = rolled_at_end.query("SELECT slice_hours, grain, count(*) AS n FROM margin_rollup "
+                                 "GROUP BY slice_hours, grain")
     assert set(counts["grain"]) == {"cell", "bucket"}
 
 
-def test_a_second_run_changes_nothing(tmp_path):
-    store = Store(tmp_path / "oddsdesk.duckdb")
+def test_a_second_run_changes_nothing(new_store):
+    store = new_store()
     store_paths(store)
     first = store.roll_up_margins(history_days=3650, now=NOW)
     assert (first.hours, first.left, first.dropped) == (103, 0, 0)
-    table = "SELECT * EXCLUDE (rolled_at) FROM margin_rollup_slices ORDER BY ALL"
-    rows = "SELECT * FROM margin_rollup ORDER BY ALL"
+    table = "SELECT slice_start, slice_hours FROM margin_rollup_slices ORDER BY slice_start, slice_hours"
+    rows = f"SELECT * FROM margin_rollup ORDER BY {', '.join(str(n) for n in range(1, 17))}"  # every column
     before = store.query(table), store.query(rows)
     again = store.roll_up_margins(history_days=3650, now=NOW)
     assert (again.hours, again.left) == (0, 0)
@@ -337,8 +361,8 @@ def test_a_second_run_changes_nothing(tmp_path):
     assert_frame_equal(store.query(rows), before[1])
 
 
-def test_a_budget_stops_between_windows_and_the_next_run_goes_on(scripted, tmp_path):
-    store = Store(tmp_path / "oddsdesk.duckdb")
+def test_a_budget_stops_between_windows_and_the_next_run_goes_on(scripted, new_store):
+    store = new_store()
     store_paths(store)
     first = store.roll_up_margins(history_days=3650, now=NOW, budget_s=0)
     assert first.hours == 6 and first.left == 103 - 6, "one window, then the budget is spent"
@@ -348,8 +372,8 @@ def test_a_budget_stops_between_windows_and_the_next_run_goes_on(scripted, tmp_p
     same_result(store.margin_analytics(T0 - 7 * H, NOW, now=NOW), scripted.margin_analytics(T0 - 7 * H, NOW, now=NOW))
 
 
-def test_retention_deletes_the_slices_before_its_cutoff(tmp_path):
-    store = Store(tmp_path / "oddsdesk.duckdb")
+def test_retention_deletes_the_slices_before_its_cutoff(new_store):
+    store = new_store()
     store_paths(store)
     store.roll_up_margins(history_days=3650, now=NOW)
     cutoff = T0 + 20 * H
@@ -368,8 +392,8 @@ def late_history(at: datetime) -> pl.DataFrame:
                             "observed_at": pl.Datetime("us", "UTC")}, orient="row")
 
 
-def test_history_imported_into_rolled_up_hours_drops_them_and_they_are_rolled_up_again(tmp_path):
-    rolled, reference = Store(tmp_path / "rolled.duckdb"), Store(tmp_path / "reference.duckdb")
+def test_history_imported_into_rolled_up_hours_drops_them_and_they_are_rolled_up_again(new_store):
+    rolled, reference = new_store("rolled"), new_store("reference")
     store_paths(rolled)
     store_paths(reference)
     rolled.roll_up_margins(history_days=3650, now=NOW)
@@ -411,12 +435,13 @@ def test_desk_days_tiling_and_windows():
 # --- the scheduler's job ------------------------------------------------------------------------
 
 
-def test_the_scheduler_rolls_up_between_cycles_and_not_during_one(tmp_path, monkeypatch):
+def test_the_scheduler_rolls_up_between_cycles_and_not_during_one(new_target, monkeypatch):
     base = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - 50 * H  # event A still to play
-    store, reference = Store(tmp_path / "oddsdesk.duckdb"), Store(tmp_path / "reference.duckdb")
+    target = new_target("store")
+    store, reference = target.store(), new_target("reference").store()
     store_paths(store, base)
     store_paths(reference, base)
-    service = SchedulerService(load_settings(db_path=store.path, history_retention_days=14), store)
+    service = SchedulerService(load_settings(**target.settings(), history_retention_days=14), store)
 
     monkeypatch.setattr(scheduler_main, "ROLLUP_WAIT_S", 0.05)
     with service.cycle_lock:  # a cycle is storing its batches
@@ -433,16 +458,16 @@ def test_the_scheduler_rolls_up_between_cycles_and_not_during_one(tmp_path, monk
     same_result(store.margin_analytics(base - H, now, now=now), reference.margin_analytics(base - H, now, now=now))
 
 
-def test_a_file_with_the_first_hourly_rollup_tables_is_upgraded_and_rolled_up_again(tmp_path):
+def test_a_file_with_the_first_hourly_rollup_tables_is_upgraded_and_rolled_up_again(new_target):
     """Schema step 5 kept hours only; step 6 drops those derived rows for slices of any length."""
-    path = tmp_path / "oddsdesk.duckdb"
-    engine = sa.create_engine(f"duckdb:///{path}", poolclass=sa.pool.NullPool)
+    target = new_target()
+    engine = sa.create_engine(target.database_url or f"duckdb:///{target.db_path}", poolclass=sa.pool.NullPool)
     with engine.begin() as conn:
         migrate(conn, STEPS[:5])
         conn.execute(sa.text("INSERT INTO margin_rollup_hours VALUES ('2025-03-01 06:00', '2025-03-01 08:00')"))
     engine.dispose()
 
-    store = Store(path)
+    store = target.store()
     store_paths(store)
     assert store.query("SELECT max(version) AS v FROM schema_version")["v"][0] == len(STEPS)
     assert store.margin_rollup_status().hours == 0, "the old hours are gone, not half-read"

@@ -1,4 +1,5 @@
-"""A full scrape cycle against the simulator (a separate process on loopback) into a real DuckDB file."""
+"""A full scrape cycle against the simulator (a separate process on loopback) into a real DuckDB
+file, and the same into a real PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -43,9 +44,14 @@ def same_rows(a: pl.DataFrame, b: pl.DataFrame) -> tuple[int, int]:
     return only_a.height, only_b.height
 
 
-def test_one_cycle_stores_exactly_the_simulators_prices(sim, tmp_path):
-    store = Store(tmp_path / "odds.duckdb")
-    summary = run_cycle_sync(sim_settings(sim, tmp_path / "odds.duckdb"), store, trigger="test")
+def settings_for(sim, target, **overrides):
+    """Settings naming the simulator and the test's store (DuckDB file or PostgreSQL database)."""
+    return sim_settings(sim, target.db_path, database_url=target.database_url, **overrides)
+
+
+def test_one_cycle_stores_exactly_the_simulators_prices(sim, store_target):
+    store = store_target.store()
+    summary = run_cycle_sync(settings_for(sim, store_target), store, trigger="test")
     assert summary.status == "COMPLETED", summary.error
     world = world_of(sim)
     assert summary.events_total == len(world.events)
@@ -67,11 +73,10 @@ def test_one_cycle_stores_exactly_the_simulators_prices(sim, tmp_path):
     assert unmapped.height > 0 and set(unmapped["bookmaker"]) == set(BOOKS)
 
 
-def test_second_cycle_after_drift_writes_history_only_for_changed_prices(tmp_path):
+def test_second_cycle_after_drift_writes_history_only_for_changed_prices(store_target):
     with start_simulator(seed=11, events=30) as sim:
-        db = tmp_path / "odds.duckdb"
-        store = Store(db)
-        settings = sim_settings(sim, db)
+        store = store_target.store()
+        settings = settings_for(sim, store_target)
         first = run_cycle_sync(settings, store, trigger="test")
         assert first.status == "COMPLETED", first.error
         sim.advance(1)
@@ -93,13 +98,13 @@ def test_second_cycle_after_drift_writes_history_only_for_changed_prices(tmp_pat
         assert (missing, extra) == (0, 0)
 
 
-def test_faults_end_partial_store_every_good_event_and_record_each_failure(tmp_path):
+def test_faults_end_partial_store_every_good_event_and_record_each_failure(store_target):
     faults = ("all:latency=5,scope=detail;betpawa:500=0.1,429=0.1;sportybet:503=0.1,malformed=0.1;"
               "bet9ja:timeout=0.05,truncated=0.1")
     with start_simulator(seed=5, events=40, faults=faults) as sim:
-        db = tmp_path / "odds.duckdb"
-        store = Store(db)
-        summary = run_cycle_sync(sim_settings(sim, db, attempts=1, request_timeout_s=1.0), store, trigger="test")
+        store = store_target.store()
+        summary = run_cycle_sync(settings_for(sim, store_target, attempts=1, request_timeout_s=1.0), store,
+                                 trigger="test")
         assert summary.status == "PARTIAL", summary.error
         status = store.event_status(summary.run_id)
         failures = []
@@ -120,11 +125,10 @@ def test_faults_end_partial_store_every_good_event_and_record_each_failure(tmp_p
         assert summary.books["bet9ja"].failed > 0 and summary.books["betpawa"].failed > 0
 
 
-def test_unreachable_book_ends_connection_failed_and_keeps_the_others(tmp_path):
+def test_unreachable_book_ends_connection_failed_and_keeps_the_others(store_target):
     with start_simulator(seed=3, events=10) as sim:
-        db = tmp_path / "odds.duckdb"
-        store = Store(db)
-        settings = sim_settings(sim, db, sportybet_url="http://127.0.0.1:9", attempts=1)
+        store = store_target.store()
+        settings = settings_for(sim, store_target, sportybet_url="http://127.0.0.1:9", attempts=1)
         summary = run_cycle_sync(settings, store, trigger="test")
         assert summary.status == "CONNECTION_FAILED"
         assert "sportybet" in summary.error

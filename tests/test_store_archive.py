@@ -1,10 +1,10 @@
 """The history archive: what cleanup deletes is first on disk as date-partitioned Parquet that
-DuckDB reads back with Hive partitioning; a failed write deletes nothing; a second run adds nothing."""
+DuckDB reads back with Hive partitioning; a failed write deletes nothing; a second run adds nothing.
+The same on PostgreSQL, whose archive is written from polars beside the store's local anchor."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -41,8 +41,8 @@ def batch(store: Store, at: datetime, sr_id: str, step: int) -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    store = Store(tmp_path / "oddsdesk.duckdb")
+def store(store_target) -> Store:
+    store = store_target.store()
     for step, at in enumerate((*OLD, RECENT)):
         for sr_id in ("sr:match:1", "sr:match:2"):
             batch(store, at, sr_id, step)
@@ -131,8 +131,8 @@ def test_archiving_twice_writes_nothing_new(store):
     assert archived(store).height == first
 
 
-def test_the_scheduler_cleanup_archives_when_the_setting_is_on(store):
-    settings = load_settings(db_path=store.path, history_retention_days=KEEP_DAYS, archive_history=True)
+def test_the_scheduler_cleanup_archives_when_the_setting_is_on(store, store_target):
+    settings = load_settings(**store_target.settings(), history_retention_days=KEEP_DAYS, archive_history=True)
     SchedulerService(settings, store).cleanup_job()
     deleted = store.get_settings()["last_cleanup"]["deleted"]
     assert deleted["odds_history_archived"] == deleted["odds_history"] > 0

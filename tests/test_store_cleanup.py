@@ -1,15 +1,16 @@
 """Retention: what is older than the windows goes, what is newer stays untouched; and the
-history re-sort that keeps one event's history fast returns exactly the same history."""
+history re-sort that keeps one event's history fast returns exactly the same history (DuckDB
+and PostgreSQL)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import duckdb
 import polars as pl
 import pytest
 
 from engine.store import Store
+from engine.store.schema import PG_INDEXES
 from engine.store.types import PRICE_SCHEMA, UNMAPPED_SCHEMA, BatchWrite, BookEventRow, EventRow, ScrapeStatusRow
 
 NOW = datetime.now(UTC)
@@ -29,19 +30,12 @@ def batch(run_id: int, at: datetime, sr_id: str, kickoff: datetime, odds: float)
     )
 
 
-def backdate(store: Store, sql: str, *params: object) -> None:
-    """The API never writes past times for requests; age one directly in the file."""
-    con = duckdb.connect(str(store.path))
-    con.execute(sql, list(params))
-    con.close()
-
-
 @pytest.fixture
-def store(tmp_path) -> Store:
-    return Store(tmp_path / "odds.duckdb")
+def store(store_target) -> Store:
+    return store_target.store()
 
 
-def test_cleanup_deletes_only_what_is_past_retention(store):
+def test_cleanup_deletes_only_what_is_past_retention(store, store_target):
     old_run = store.start_run("scheduled", ["betpawa", "bet9ja"])
     store.store_batch(batch(old_run, NOW - timedelta(days=20), "1001", NOW - timedelta(days=19), 2.0))
     store.store_batch(batch(old_run, NOW - timedelta(days=20), "1002", NOW + timedelta(days=2), 3.0))
@@ -55,7 +49,9 @@ def test_cleanup_deletes_only_what_is_past_retention(store):
     store.claim_run_requests()
     store.finish_run_request(old_request, "DONE")
     store.finish_run_request(done_today, "FAILED", "no books reachable")
-    backdate(store, "UPDATE run_requests SET finished_at = finished_at - INTERVAL 40 DAY WHERE id = ?", old_request)
+    # The API never writes past times for requests: age one behind its back.
+    store_target.execute("UPDATE run_requests SET finished_at = finished_at - INTERVAL '40 days' WHERE id = ?",
+                         [old_request])
     pending = store.add_run_request("run_now")
 
     counts = store.cleanup(history_days=14, run_days=30, cluster=False)
@@ -72,7 +68,7 @@ def test_cleanup_deletes_only_what_is_past_retention(store):
     assert store.run_requests()["id"].to_list() == [pending, done_today]
 
 
-def test_resorting_history_keeps_every_row_and_groups_each_event(store):
+def test_resorting_history_keeps_every_row_and_groups_each_event(store, store_target):
     run_id = store.start_run("scheduled", ["betpawa", "bet9ja"])
     events = ["3003", "1001", "2002"]
     for n in range(4):
@@ -89,5 +85,8 @@ def test_resorting_history_keeps_every_row_and_groups_each_event(store):
     # Physically, each event's rows are one run (what lets a read skip every other row group).
     stored_order = store.query("SELECT event_no FROM odds_history_data")["event_no"].to_list()
     assert stored_order == sorted(stored_order) and len(set(stored_order)) == len(events)
+    if store_target.backend == "postgres":  # the re-sorted copy took over the table's indexes
+        names = store.query("SELECT indexname FROM pg_indexes WHERE tablename = 'odds_history_data'")["indexname"]
+        assert set(names) == {n for n, (t, _) in PG_INDEXES.items() if t == "odds_history_data"}
     # Automatic mode leaves a small, just-sorted table alone.
     assert store.cleanup(history_days=14, run_days=30)["odds_history_clustered"] == 0

@@ -1,4 +1,5 @@
-"""The database file: created and versioned on first use, re-opened as is, upgraded in order."""
+"""The database: created and versioned on first use, re-opened as is, upgraded in order (a DuckDB
+file or a PostgreSQL database; the upgrades of old files are DuckDB's)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sqlalchemy as sa
 
 from engine.store import SchemaError, Store
 from engine.store.db import Database
-from engine.store.schema import STEPS, TABLES, migrate
+from engine.store.schema import PG_INDEXES, STEPS, TABLES, migrate
 
 
 def version(store: Store) -> list[int]:
@@ -27,10 +28,20 @@ def test_first_use_creates_the_folder_every_table_and_the_version(tmp_path):
     assert version(store) == [len(STEPS)]
 
 
-def test_reopening_keeps_data_and_does_not_migrate_again(tmp_path):
-    path = tmp_path / "odds.duckdb"
-    run_id = Store(path).start_run("scheduled", ["betpawa"])
-    again = Store(path)
+def test_first_use_of_either_backend_creates_every_table_and_only_postgres_gets_indexes(store_target):
+    store = store_target.store()
+
+    assert set(store.table_counts()) == set(TABLES) and version(store) == [len(STEPS)]
+    if store_target.backend == "postgres":
+        names = store.query("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")["indexname"]
+        assert set(PG_INDEXES) <= set(names)
+    else:
+        assert store.query("SELECT count(*) AS n FROM duckdb_indexes()")["n"].item() == 0
+
+
+def test_reopening_keeps_data_and_does_not_migrate_again(store_target):
+    run_id = store_target.store().start_run("scheduled", ["betpawa"])
+    again = store_target.store()
 
     assert again.run(run_id)["trigger"] == "scheduled"
     assert version(again) == [len(STEPS)]
@@ -45,11 +56,10 @@ def test_an_empty_file_from_before_the_schema_is_brought_up_to_date(tmp_path):
     assert store.table_counts()["odds_current"] == 0
 
 
-def test_an_older_file_gets_only_the_missing_steps_and_keeps_its_rows(tmp_path):
-    path = tmp_path / "odds.duckdb"
-    store = Store(path)
+def test_an_older_database_gets_only_the_missing_steps_and_keeps_its_rows(store_target):
+    store = store_target.store()
     run_id = store.start_run("scheduled", ["betpawa"])
-    db = Database(path)
+    db = Database(store_target.database_url or store_target.db_path, store_target.db_path.parent)
 
     def add_note(conn: sa.Connection) -> None:
         conn.execute(sa.text("ALTER TABLE scrape_runs ADD COLUMN note TEXT DEFAULT 'none'"))
@@ -63,15 +73,12 @@ def test_an_older_file_gets_only_the_missing_steps_and_keeps_its_rows(tmp_path):
     assert version(store) == [len(STEPS) + 1]
 
 
-def test_a_file_from_a_newer_version_is_refused(tmp_path):
-    path = tmp_path / "odds.duckdb"
-    Store(path).table_counts()
-    con = duckdb.connect(str(path))
-    con.execute("UPDATE schema_version SET version = 99")
-    con.close()
+def test_a_database_from_a_newer_version_is_refused(store_target):
+    store_target.store().table_counts()
+    store_target.execute("UPDATE schema_version SET version = 99")
 
     with pytest.raises(SchemaError, match="version 99"):
-        Store(path).runs()
+        store_target.store().runs()
 
 
 def test_a_version_1_file_keeps_its_rows_and_loses_the_growing_tables_primary_keys(tmp_path):

@@ -1,6 +1,6 @@
 """End to end: a simulator world with a planted BetPawa mispricing and a planted competitor move,
-scraped twice by the real pipeline into a real DuckDB file, gives exactly the expected value row
-on the Value page and exactly the expected steam alert.
+scraped twice by the real pipeline into a real DuckDB file (or PostgreSQL database), gives exactly
+the expected value row on the Value page and exactly the expected steam alert.
 
 The expectations come from the simulator's world (rebuilt in this process) and the plants'
 factors, computed by hand here: the mean of the books' de-margined BTTS probabilities (power
@@ -19,7 +19,6 @@ from engine.config import BOOKS
 from engine.markets.catalogue import load_catalogue
 from engine.pipeline.cycle import run_cycle_sync
 from engine.simulator.process import SimulatorError, start_simulator
-from engine.store import Store
 from tests.conftest import sim_settings, world_of
 
 pytestmark = pytest.mark.integration
@@ -46,7 +45,7 @@ def quote(world, book: str, sr_id: str, market: str, outcome: str) -> float | No
     return found[0].odds if found else None
 
 
-def test_a_planted_mispricing_and_competitor_move_give_the_expected_value_row_and_alert(tmp_path, monkeypatch):
+def test_a_planted_mispricing_and_competitor_move_give_the_expected_value_row_and_alert(store_target, monkeypatch):
     with start_simulator(seed=23, events=10) as sim:
         world = world_of(sim)
         later = datetime.now(timezone.utc) + timedelta(hours=1)
@@ -57,9 +56,8 @@ def test_a_planted_mispricing_and_competitor_move_give_the_expected_value_row_an
                      and all(quote(world, b, s, "1x2_ft", "home") for b in ("betpawa", "sportybet")))
 
         sim.plant("betpawa", generous, "btts_ft", None, "yes", MISPRICING)
-        db = tmp_path / "oddsdesk.duckdb"
-        store = Store(db)
-        settings = sim_settings(sim, db)
+        store = store_target.store()
+        settings = sim_settings(sim, store_target.db_path, database_url=store_target.database_url)
         first = run_cycle_sync(settings, store, trigger="test")
         sim.plant("sportybet", moved, "1x2_ft", None, "home", MOVE)
         second = run_cycle_sync(settings, store, trigger="test")
@@ -86,7 +84,7 @@ def test_a_planted_mispricing_and_competitor_move_give_the_expected_value_row_an
     consensus = sum(two_way_fair(prices[b])[0] for b in BOOKS) / len(BOOKS)
     best_book = max(("sportybet", "bet9ja"), key=lambda b: (prices[b][0], -BOOKS.index(b)))
 
-    at = open_page(db, monkeypatch, "pages/value.py")
+    at = open_page(store_target, monkeypatch, "pages/value.py")
     grid = next(d.value for d in at.dataframe if d.key == "value_generous")
     top = grid.iloc[0]
     assert top["SR id"] == generous

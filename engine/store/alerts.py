@@ -24,14 +24,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import duckdb
 import polars as pl
 import pyarrow as pa
 import sqlalchemy as sa
 
 from engine.markets import alerts as rules
 from engine.store import schema
-from engine.store.db import db_frame, duck, frame, to_db_time, utcnow
+from engine.store.db import db_frame, duck, frame, is_postgres, register, rows, run, to_db_time, unregister, utcnow
 from engine.store.schema import NO_LINE
 from engine.store.types import BatchWrite
 
@@ -44,8 +43,8 @@ SELECT id, kind, dedup_key, sr_id, market, coalesce(line, {NO_LINE}) AS line_key
 FROM alerts WHERE cleared_at IS NULL OR (kind = 'steam' AND created_at > $start)
 """
 
-#: Rows are appended as Arrow relations (``insert_into``, by position, in the tables' column order):
-#: registering them as views in the transaction's catalog costs ~0.6 ms a table.
+#: Rows are appended on DuckDB as Arrow relations (``insert_into``, by position, in the tables'
+#: column order): registering them as views in the transaction's catalog costs ~0.6 ms a table.
 _ALERT_TYPES = {"id": pa.int64(), "run_id": pa.int64(), "line": pa.float64(), "size": pa.float64(),
                 "created_at": pa.timestamp("us"), "cleared_at": pa.timestamp("us"),
                 "acknowledged_at": pa.timestamp("us")}
@@ -78,19 +77,19 @@ class _Kept:
     deferred: frozenset[str] = frozenset()  # events changed while a fetch failed: judged whole next time
 
 
-#: Database file → what this process last wrote there (see the module docstring).
+#: Database (file or URL) → what this process last wrote there (see the module docstring).
 _KEPT: dict[str, _Kept] = {}
 _KEPT_FILES = 4
 
 
-def _swap_token(db: duckdb.DuckDBPyConnection, kept: _Kept | None, token: str) -> bool:
+def _swap_token(conn: sa.Connection, kept: _Kept | None, token: str) -> bool:
     """Write ``token`` in this transaction; whether the stored one was ``kept``'s (then ``kept``
     is what the tables hold)."""
-    if kept is not None and db.execute("UPDATE store_state SET value = ? WHERE key = ? AND value = ? RETURNING key",
-                                       [token, _TOKEN_KEY, kept.token]).fetchall():
+    if kept is not None and rows(conn, "UPDATE store_state SET value = ? WHERE key = ? AND value = ? RETURNING key",
+                                 [token, _TOKEN_KEY, kept.token]):
         return True
-    if not db.execute("UPDATE store_state SET value = ? WHERE key = ? RETURNING key", [token, _TOKEN_KEY]).fetchall():
-        db.execute("INSERT INTO store_state (key, value, updated_at) VALUES (?, ?, ?)", [_TOKEN_KEY, token, utcnow()])
+    if not rows(conn, "UPDATE store_state SET value = ? WHERE key = ? RETURNING key", [token, _TOKEN_KEY]):
+        run(conn, "INSERT INTO store_state (key, value, updated_at) VALUES (?, ?, ?)", [_TOKEN_KEY, token, utcnow()])
     return False
 
 
@@ -104,8 +103,12 @@ def _read_back(conn: sa.Connection, token: str, start: datetime) -> _Kept:
     return kept
 
 
+def _store_key(conn: sa.Connection) -> str:
+    return conn.engine.url.render_as_string(hide_password=True)
+
+
 def _put(conn: sa.Connection, kept: _Kept) -> None:
-    path = str(conn.engine.url.database)
+    path = _store_key(conn)
     while len(_KEPT) >= _KEPT_FILES:
         _KEPT.pop(next(iter(_KEPT)))
     _KEPT[path] = kept
@@ -137,34 +140,44 @@ def _match_names(batch: BatchWrite, conn: sa.Connection, sr_ids: set[str]) -> di
     names = {e.sr_id: f"{e.home} – {e.away}" for e in batch.events if e.sr_id in sr_ids}
     missing = [s for s in sr_ids if s not in names]
     if missing:
-        stored = db_frame(conn, "SELECT sr_id, home, away FROM events WHERE list_contains($ids, sr_id)",
-                          {"ids": missing})
+        stored = db_frame(conn, "SELECT sr_id, home, away FROM events WHERE sr_id = ANY($ids)", {"ids": missing})
         names |= {s: f"{h} – {a}" for s, h, a in stored.iter_rows()}
     return names
 
 
-def _append_moves(db: duckdb.DuckDBPyConnection, batch_no: int, now: pl.DataFrame, start: datetime) -> None:
+def _insert(conn: sa.Connection, table: str, data: pa.Table) -> None:
+    """Append ``data`` (in the table's column order): DuckDB straight from Arrow, PostgreSQL
+    through a ``COPY``-filled temporary table (``db.register``)."""
+    if not is_postgres(conn):
+        duck(conn).from_arrow(data).insert_into(table)
+        return
+    register(conn, "_rows", data)
+    columns = ", ".join(data.column_names)
+    run(conn, f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _rows")
+    unregister(conn, "_rows")
+
+
+def _append_moves(conn: sa.Connection, batch_no: int, now: pl.DataFrame, start: datetime) -> None:
     """Append this batch's moves to ``alert_moves``, dropping what left the window once a run."""
     if batch_no <= 1:
-        db.execute("DELETE FROM alert_moves WHERE moved_at <= ?", [start])
+        run(conn, "DELETE FROM alert_moves WHERE moved_at <= ?", [start])
     if now.height:
-        db.from_arrow(now.to_arrow().select(_MOVES_ORDER)).insert_into("alert_moves")
+        _insert(conn, "alert_moves", now.to_arrow().select(_MOVES_ORDER))
 
 
 def _write(conn: sa.Connection, batch: BatchWrite, at: datetime, new: list[rules.Obs],
            clear: list[rules.Stored]) -> list[rules.Stored]:
     """Clear and insert in the database; the inserted alerts."""
-    db = duck(conn)
     if clear:
-        db.execute(f"UPDATE alerts SET cleared_at = ? WHERE id IN ({', '.join(str(int(a.id)) for a in clear)})", [at])
+        run(conn, f"UPDATE alerts SET cleared_at = ? WHERE id IN ({', '.join(str(int(a.id)) for a in clear)})", [at])
     if not new:
         return []
     names = _match_names(batch, conn, {o["sr_id"] for o in new})
-    ids = [i for (i,) in db.execute("SELECT nextval('alerts_id_seq') FROM range(?)", [len(new)]).fetchall()]
+    ids = [i for (i,) in rows(conn, "SELECT nextval('alerts_id_seq') FROM generate_series(1, ?)", [len(new)])]
     values = {"id": ids, "created_at": [at] * len(new), "run_id": [batch.run_id] * len(new),
               "message": [rules.message(o, names.get(o["sr_id"], o["sr_id"])) for o in new]}
-    db.from_arrow(pa.table({c: values.get(c) or [o.get(c) for o in new] for c in _ALERT_SCHEMA.names},
-                           schema=_ALERT_SCHEMA)).insert_into("alerts")
+    _insert(conn, "alerts", pa.table({c: values.get(c) or [o.get(c) for o in new] for c in _ALERT_SCHEMA.names},
+                                     schema=_ALERT_SCHEMA))
     return [rules.Stored(i, o["kind"], o["dedup_key"], o["sr_id"], o["market"],
                          NO_LINE if o["line"] is None else o["line"], o["size"], at) for i, o in zip(ids, new)]
 
@@ -216,12 +229,12 @@ def evaluate_batch(conn: sa.Connection, batch: BatchWrite, diff: pl.DataFrame, b
         return 0
     at = to_db_time(batch.observed_at)
     start = t.window_start(at)
-    path, token, db = str(conn.engine.url.database), uuid.uuid4().hex, duck(conn)
+    path, token = _store_key(conn), uuid.uuid4().hex
     kept = _KEPT.pop(path, None)  # back in _KEPT only once the batch is evaluated (and its token written)
     failed = {s.sr_id for s in batch.statuses if s.books_failed}
     spoken = frozenset({s.sr_id for s in batch.statuses} | {p[0] for p in batch.scraped})
     judge = (kept.deferred & spoken) - failed if kept else frozenset()
-    if kept is None or not _swap_token(db, kept, token):
+    if kept is None or not _swap_token(conn, kept, token):
         kept, judge = _read_back(conn, token, start), frozenset()
     kept.token = token
     view = rules.batch_view(diff, before, at, judge)
@@ -232,7 +245,7 @@ def evaluate_batch(conn: sa.Connection, batch: BatchWrite, diff: pl.DataFrame, b
                         bool(kept.open_steam))
     new, clear = rules.settle(obs, kept.ledger, t, at) if obs else ([], [])
     stored = _write(conn, batch, at, new, clear) if new or clear else []
-    _append_moves(db, batch.batch_no, now, start)
+    _append_moves(conn, batch.batch_no, now, start)
     _settle(kept, clear, stored, at, start, prune=batch.batch_no <= 1)
     kept.chunks = tuple(c for c in kept.chunks if c.last > start) + ((_Chunk(at, moved, now),) if now.height else ())
     changed_failed = failed & set(view.touched["sr_id"].unique().to_list()) if failed else set()
@@ -267,14 +280,17 @@ def list_alerts(conn: sa.Connection, since: datetime | None = None, kinds: Seque
         where.append("a.created_at >= $since")
         params["since"] = since
     if kinds:
-        where.append("list_contains($kinds, a.kind)")
+        where.append("a.kind = ANY($kinds)")
         params["kinds"] = list(kinds)
     if books:
-        where.append("list_has_any(string_split(a.bookmaker, ','), $books)")
+        where.append("string_to_array(a.bookmaker, ',') && CAST($books AS TEXT[])")
         params["books"] = list(books)
     if tournaments:
-        where.append("list_contains($tournaments, [e.country, e.tournament])")
-        params["tournaments"] = [[c, t] for c, t in tournaments]
+        where.append("EXISTS (SELECT 1 FROM (SELECT unnest(CAST($countries AS TEXT[])) AS country, "
+                     "unnest(CAST($tournaments AS TEXT[])) AS tournament) t "
+                     "WHERE t.country = e.country AND t.tournament = e.tournament)")
+        params["countries"] = [c for c, _ in tournaments]
+        params["tournaments"] = [t for _, t in tournaments]
     if unacknowledged_only:
         where.append("a.acknowledged_at IS NULL")
     sql = _LIST + (f"WHERE {' AND '.join(where)}\n" if where else "") + "ORDER BY a.created_at DESC, a.id DESC"
@@ -294,8 +310,6 @@ def acknowledge(conn: sa.Connection, ids: Sequence[int]) -> int:
         raise ValueError(f"alert ids must be integers, got {bad[:5]!r}")
     if not ids:
         return 0
-    done = duck(conn).execute(
-        "UPDATE alerts SET acknowledged_at = $at WHERE acknowledged_at IS NULL AND list_contains($ids, id) "
-        "RETURNING id",
-        {"at": utcnow(), "ids": list(ids)}).fetchall()
+    done = rows(conn, "UPDATE alerts SET acknowledged_at = $at WHERE acknowledged_at IS NULL AND id = ANY($ids) "
+                      "RETURNING id", {"at": utcnow(), "ids": list(ids)})
     return len(done)

@@ -65,7 +65,7 @@ import sqlalchemy as sa
 
 from engine.config import BOOKS
 from engine.markets.margins import DOUBLE_COVER, EXCLUSIVE, outcome_rules
-from engine.store.db import db_frame
+from engine.store.db import db_frame, is_postgres
 
 HOUR = timedelta(hours=1)
 
@@ -412,13 +412,15 @@ def read_rows(conn: sa.Connection, start: datetime, stop: datetime, events: tupl
 
 def read_opening(conn: sa.Connection, start: datetime, events: tuple[int, int] = _ALL) -> pl.DataFrame:
     """Each price's latest row before ``start``, of the events in scope: history is clustered by
-    event then time, so a range of events is a few row groups."""
-    return db_frame(conn, f"""
+    event then time, so a range of events is a few row groups. PostgreSQL has no ``arg_max``:
+    ``DISTINCT ON`` walks its (event_no, kind_id, observed_at) index instead."""
+    where = f"observed_at < $start AND event_no BETWEEN $first AND $last AND event_no IN ({SCOPE})"
+    sql = (f"""
+        SELECT DISTINCT ON (event_no, kind_id) event_no, kind_id, odds, available FROM odds_history_data
+        WHERE {where} ORDER BY event_no, kind_id, observed_at DESC""" if is_postgres(conn) else f"""
         SELECT event_no, kind_id, arg_max(odds, observed_at) AS odds, arg_max(available, observed_at) AS available
-        FROM odds_history_data
-        WHERE observed_at < $start AND event_no BETWEEN $first AND $last AND event_no IN ({SCOPE})
-        GROUP BY event_no, kind_id""",
-                    {"start": start, "first": events[0], "last": events[1]})
+        FROM odds_history_data WHERE {where} GROUP BY event_no, kind_id""")
+    return db_frame(conn, sql, {"start": start, "first": events[0], "last": events[1]})
 
 
 # --- roll-ups (pure) ---------------------------------------------------------------------------

@@ -1,10 +1,13 @@
 """Storing one fetched batch: the SQL of ``Store.store_batch``, run inside its transaction.
 
-Everything goes in as registered Arrow frames and set-based ``INSERT … SELECT`` / ``UPDATE …
-FROM``. The price diff is one polars join (``diff_prices``, a pure function) of the batch with
-the current rows of its (event, book) pairs, read once; it then drives the history append,
-the updates and the insert, so the cost follows the batch, not the table. odds_current has no
-index to maintain (schema step 2): this diff is what keeps its key unique.
+Everything goes in as registered frames (Arrow on DuckDB, a COPY-filled temporary table on
+PostgreSQL) and set-based ``INSERT … SELECT`` / ``UPDATE … FROM`` / ``MERGE``: one SQL text for
+both but for how the price rows are read and found again (``_CURRENT``, ``_SEEN_AGAIN``,
+``_ROW``). The price diff is one polars join
+(``diff_prices``, a pure function) of the batch with the current rows of its (event, book)
+pairs, read once; it then drives the history append, the updates and the insert, so the cost
+follows the batch, not the table. On DuckDB odds_current has no index to maintain (schema step
+2): this diff is what keeps its key unique.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from engine.store.alerts import evaluate_batch
-from engine.store.db import db_frame, duck, register, to_db_time
+from engine.store.db import db_frame, is_postgres, register, run, to_db_time, unregister
 from engine.store.history import HISTORY_SCHEMA, append_history, stored_line
 from engine.store.runs import add_progress, heartbeat
 from engine.store.schema import NO_LINE
@@ -57,6 +60,18 @@ def pair_frame(scraped: list[tuple[str, str]], prices: pl.DataFrame) -> pl.DataF
     return pl.concat([listed, quoted]).group_by("sr_id", "bookmaker").agg(pl.col("scraped").max())
 
 
+def unmapped_frame(unmapped: pl.DataFrame) -> pl.DataFrame:
+    """One row per (book, market id, reason): the batch's occurrences summed, a name, and the
+    detail of the most frequent row as the sample."""
+    return unmapped.select([pl.col(c).cast(t) for c, t in UNMAPPED_SCHEMA.items()]).group_by(
+        "bookmaker", "market_id", "reason", maintain_order=True,
+    ).agg(
+        pl.col("name").max().fill_null(""),
+        pl.col("detail").sort_by("occurrences", descending=True, nulls_last=True).first().fill_null(""),
+        pl.col("occurrences").sum(),
+    )
+
+
 @dataclass(frozen=True)
 class BatchFrames:
     """The batch as frames, built before the lock is taken: ``prices`` (``price_frame``) is
@@ -81,16 +96,30 @@ def batch_frames(batch: BatchWrite) -> BatchFrames:
          for s in batch.statuses],
         schema=_STATUS_SCHEMA, orient="row",
     ).unique("sr_id", keep="last", maintain_order=True)
-    unmapped = batch.unmapped.select([pl.col(c).cast(t) for c, t in UNMAPPED_SCHEMA.items()])
+    unmapped = unmapped_frame(batch.unmapped)
     return BatchFrames(prices, {"_b_pairs": pair_frame(batch.scraped, prices), "_b_events": events,
                                 "_b_book_events": book_events, "_b_statuses": statuses, "_b_unmapped": unmapped})
 
 
-#: The current rows of the batch's events; ``current_rows`` keeps those of the batch's pairs.
-_CURRENT = """
+#: The current rows of the batch's events (``event_prices``; ``current_rows`` keeps those of its pairs).
+#: DuckDB numbers them by ``rowid``, which its updates find them by (stable inside this
+#: transaction: nothing has moved since the diff read it). PostgreSQL's row ids move on every
+#: update, so there ``cur`` only numbers the rows read (the alerts pair each change with its row
+#: before by it) and updates find their row by the key (its unique index, schema step 7); and
+#: the events come as an array, which it reads through that index (a join with the registered
+#: pairs scanned the whole table).
+_CURRENT = {
+    False: """
 SELECT rowid AS cur, sr_id, bookmaker, market, line_key, outcome, line, odds, available, unavailable_at
 FROM odds_current WHERE sr_id IN (SELECT sr_id FROM _b_pairs)
-"""
+""",
+    True: """
+SELECT row_number() OVER () AS cur, sr_id, bookmaker, market, line_key, outcome, line, odds, available,
+       unavailable_at
+FROM odds_current WHERE sr_id = ANY($events)
+""",
+}
+_ROW = {False: "d.cur = odds_current.rowid", True: " AND ".join(f"d.{c} = odds_current.{c}" for c in PRICE_KEY)}
 
 #: ``diff_prices`` columns: the price's key and values after this batch, what happened to it,
 #: and the odds_current row it came from (``cur``, null for a new price).
@@ -101,9 +130,16 @@ DIFF_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def current_rows(conn: sa.Connection, pairs: pl.DataFrame) -> pl.DataFrame:
+def event_prices(conn: sa.Connection, pairs: pl.DataFrame) -> pl.DataFrame:
+    """The current prices of the batch's events, every book's (``pairs`` is ``_b_pairs``)."""
+    if is_postgres(conn):
+        return db_frame(conn, _CURRENT[True], {"events": pairs["sr_id"].unique().to_list()})
+    return db_frame(conn, _CURRENT[False])
+
+
+def current_rows(event_prices: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
     """The current prices of the batch's (event, book) pairs, with the pair's ``scraped`` flag."""
-    return db_frame(conn, _CURRENT).join(pairs, on=["sr_id", "bookmaker"], how="inner")
+    return event_prices.join(pairs, on=["sr_id", "bookmaker"], how="inner")
 
 
 def diff_prices(prices: pl.DataFrame, current: pl.DataFrame, observed_at: datetime) -> pl.DataFrame:
@@ -140,17 +176,28 @@ def diff_prices(prices: pl.DataFrame, current: pl.DataFrame, observed_at: dateti
     ).cast(DIFF_SCHEMA)
 
 
-# rowid is stable inside this transaction: the diff read it, nothing has moved since. Unchanged
-# prices only get last_seen_at, so most of the table's columns stay untouched by the checkpoint.
-_SEEN_AGAIN = """
+#: Unchanged prices only get last_seen_at, so most of the table's columns stay untouched by the
+#: checkpoint (DuckDB) and no index entry is written (PostgreSQL: a HOT update). They are most of
+#: a batch: PostgreSQL takes the rows of the batch's events but the few that are not unchanged
+#: prices of its pairs (``_b_keep``, indexed, so that no misestimate can make the anti-join a
+#: nested scan), where joining 30k registered keys cost as much again as the update, and
+#: registering them (``COPY``) as much once more; only the other rows go to its ``_b_diff``.
+_SEEN_AGAIN = {
+    False: """
 UPDATE odds_current SET last_seen_at = $obs FROM _b_diff d WHERE d.cur = odds_current.rowid AND d.state = 'same'
-"""
+""",
+    True: f"""
+UPDATE odds_current c SET last_seen_at = $obs
+WHERE c.sr_id = ANY($events)
+  AND NOT EXISTS (SELECT 1 FROM _b_keep k WHERE {" AND ".join(f"k.{c} = c.{c}" for c in PRICE_KEY)})
+""",
+}
 
 _UPDATE_CURRENT = """
 UPDATE odds_current SET odds = d.odds, available = d.available, changed_at = $obs,
        last_seen_at = CASE WHEN d.state = 'gone' THEN odds_current.last_seen_at ELSE $obs END,
        unavailable_at = d.unavailable_at
-FROM _b_diff d WHERE d.cur = odds_current.rowid AND d.state IN ('changed', 'gone')
+FROM _b_diff d WHERE {row} AND d.state IN ('changed', 'gone')
 """
 
 _INSERT_CURRENT = """
@@ -190,11 +237,8 @@ WHEN NOT MATCHED THEN INSERT (run_id, sr_id, books_requested, books_scraped, boo
 """
 
 _UNMAPPED = """
-MERGE INTO unmapped_markets u USING (
-    SELECT bookmaker, market_id, reason, coalesce(max(name), '') AS name,
-           coalesce(arg_max(detail, occurrences), '') AS detail, sum(occurrences) AS occurrences
-    FROM _b_unmapped GROUP BY bookmaker, market_id, reason
-) b ON u.bookmaker = b.bookmaker AND u.market_id = b.market_id AND u.reason = b.reason
+MERGE INTO unmapped_markets u USING _b_unmapped b
+    ON u.bookmaker = b.bookmaker AND u.market_id = b.market_id AND u.reason = b.reason
 WHEN MATCHED THEN UPDATE SET
     occurrences = u.occurrences + b.occurrences,
     name = CASE WHEN b.name <> '' THEN b.name ELSE u.name END,
@@ -208,39 +252,48 @@ WHEN NOT MATCHED THEN INSERT (bookmaker, market_id, reason, name, detail, occurr
 def write_batch(conn: sa.Connection, batch: BatchWrite, frames: BatchFrames) -> BatchResult:
     """Store ``batch`` (as ``batch_frames``) on ``conn``, the caller's open write transaction.
     ``seconds`` is left 0: the caller knows when its transaction ended."""
-    db = duck(conn)
     tables = frames.tables
     for name, data in tables.items():
         register(conn, name, data)
     obs = {"obs": to_db_time(batch.observed_at)}
-    run = {"run": batch.run_id}
+    postgres = is_postgres(conn)
     if tables["_b_events"].height:
-        db.execute(_EVENTS, obs)
+        run(conn, _EVENTS, obs)
     if tables["_b_book_events"].height:
-        db.execute(_BOOK_EVENTS, obs)
-    current = current_rows(conn, tables["_b_pairs"])  # alerts: evaluate_batch needs the prices before
+        run(conn, _BOOK_EVENTS, obs)
+    pairs = tables["_b_pairs"]
+    priced = event_prices(conn, pairs)
+    current = current_rows(priced, pairs)  # alerts: evaluate_batch needs the prices before
     diff = diff_prices(frames.prices, current, obs["obs"])
     counts = dict(diff["state"].value_counts().iter_rows())
     new, same, changed, gone = (counts.get(k, 0) for k in ("new", "same", "changed", "gone"))
-    register(conn, "_b_diff", diff)
+    unchanged = pl.col("state") == "same"
+    changes = diff.filter(~unchanged)
+    register(conn, "_b_diff", changes if postgres else diff)
     if new + changed + gone:
-        register(conn, "_b_history", diff.filter(pl.col("state") != "same").with_columns(
+        register(conn, "_b_history", changes.with_columns(
             observed_at=pl.lit(obs["obs"], pl.Datetime("us")), run_id=pl.lit(batch.run_id, pl.Int64),
         ).select(list(HISTORY_SCHEMA)))
         append_history(conn, "_b_history")
-        db.unregister("_b_history")
-    if same:
-        db.execute(_SEEN_AGAIN, obs)
+        unregister(conn, "_b_history")
+    if same and postgres:
+        key = list(PRICE_KEY)
+        register(conn, "_b_keep", priced.select(key).join(diff.filter(unchanged).select(key), on=key, how="anti"))
+        run(conn, f"CREATE INDEX ON _b_keep ({', '.join(key)})")
+        run(conn, _SEEN_AGAIN[True], obs | {"events": pairs["sr_id"].unique().to_list()})
+        unregister(conn, "_b_keep")
+    elif same:
+        run(conn, _SEEN_AGAIN[False], obs)
     if changed + gone:
-        db.execute(_UPDATE_CURRENT, obs)
+        run(conn, _UPDATE_CURRENT.format(row=_ROW[postgres]), obs)
     if new:
-        db.execute(_INSERT_CURRENT, obs)
+        run(conn, _INSERT_CURRENT, obs)
     if tables["_b_statuses"].height:
-        db.execute(_STATUSES, obs | run)
+        run(conn, _STATUSES, obs | {"run": batch.run_id})
     if tables["_b_unmapped"].height:
-        db.execute(_UNMAPPED, obs)
+        run(conn, _UNMAPPED, obs)
     for name in (*tables, "_b_diff"):
-        db.unregister(name)
+        unregister(conn, name)
     result = BatchResult(prices=frames.prices.height, inserted=new, changed=changed,
                          history_rows=new + changed + gone, became_unavailable=gone, seconds=0.0)
     evaluate_batch(conn, batch, diff, current)  # alerts

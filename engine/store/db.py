@@ -97,6 +97,13 @@ def run(conn: sa.Connection, sql: str, params: Sequence[Any] | dict[str, Any] | 
         duck(conn).execute(sql, _db_params(params))
 
 
+def affected(conn: sa.Connection, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> int:
+    """An INSERT/UPDATE/DELETE's row count (DuckDB returns it as a row, psycopg as ``rowcount``)."""
+    if is_postgres(conn):
+        return pg.affected(conn.connection.driver_connection, sql, _db_params(params))
+    return int(duck(conn).execute(sql, _db_params(params)).fetchall()[0][0])
+
+
 def register(conn: sa.Connection, name: str, data: pl.DataFrame | pa.Table) -> None:
     """Make a frame visible to SQL on this connection as ``name``: zero-copy Arrow on DuckDB,
     a temporary table filled by COPY (dropped at the transaction's end) on PostgreSQL."""
@@ -203,6 +210,8 @@ class Database:
         """A read-only connection under the shared lock; several readers run at once."""
         self.ensure_schema()
         with self.lock.shared(), self._ro.connect() as conn:
+            if self.postgres:  # one snapshot for the unit, and the server refuses writes in it
+                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield conn
 
     def size_bytes(self) -> int:

@@ -5,7 +5,8 @@ fortnight ``benchmarks/queries.py`` generates — in frames of millions of rows,
 of ``store_batch`` calls. Each frame is one transaction and goes in sorted in the order
 ``cleanup`` clusters the table (``maintenance.HISTORY_ORDER``), so one event's rows share a row
 group or two per import and DuckDB's min/max on ``sr_id`` skips everything else without a
-re-sort; frames imported in event order give exactly the clustered layout.
+re-sort; frames imported in event order give exactly the clustered layout. On PostgreSQL the
+frame goes in by ``COPY`` (``db.register``) and the same SQL appends it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from engine.store import maintenance
-from engine.store.db import duck, register
+from engine.store.db import register, run, unregister
 
 #: Columns of an imported frame. ``run_id`` may be left out: imported rows then carry
 #: ``IMPORTED_RUN_ID``, which no scrape run has (run ids start at 1).
@@ -41,19 +42,18 @@ def append_history(conn: sa.Connection, source: str, ordered: bool = False) -> N
     Numbers continue from the largest in use: there is one writer (the exclusive lock).
     ``ordered`` writes the rows in HISTORY_ORDER (an import's rows are a clustered block).
     """
-    db = duck(conn)
-    db.execute(f"""
+    run(conn, f"""
         INSERT INTO history_events
         SELECT coalesce((SELECT max(event_no) FROM history_events), 0) + row_number() OVER (ORDER BY sr_id), sr_id
         FROM (SELECT DISTINCT sr_id FROM {source} s
-              WHERE NOT EXISTS (SELECT 1 FROM history_events e WHERE e.sr_id = s.sr_id))""")
-    db.execute(f"""
+              WHERE NOT EXISTS (SELECT 1 FROM history_events e WHERE e.sr_id = s.sr_id)) AS n""")
+    run(conn, f"""
         INSERT INTO price_kinds
         SELECT coalesce((SELECT max(kind_id) FROM price_kinds), 0)
                + row_number() OVER (ORDER BY bookmaker, market, line, outcome), bookmaker, market, line, outcome
         FROM (SELECT DISTINCT bookmaker, market, line, outcome FROM {source} s
-              WHERE NOT EXISTS (SELECT 1 FROM price_kinds k WHERE {_KIND_MATCH}))""")
-    db.execute(f"""
+              WHERE NOT EXISTS (SELECT 1 FROM price_kinds k WHERE {_KIND_MATCH})) AS n""")
+    run(conn, f"""
         INSERT INTO odds_history_data (event_no, kind_id, odds, available, observed_at, run_id)
         SELECT e.event_no, k.kind_id, s.odds, s.available, s.observed_at, s.run_id
         FROM {source} s JOIN history_events e ON e.sr_id = s.sr_id JOIN price_kinds k ON {_KIND_MATCH}
@@ -95,7 +95,7 @@ def import_history(conn: sa.Connection, frame: pl.DataFrame) -> int:
     maintenance.bulk_settings(conn)
     register(conn, "_import", rows)
     append_history(conn, "_import", ordered=True)
-    duck(conn).unregister("_import")
+    unregister(conn, "_import")
     if clean:
         newest: datetime = rows["observed_at"].max()  # type: ignore[assignment]
         through = maintenance.sorted_through(conn)

@@ -16,6 +16,11 @@ keys. Reads sort what they return anyway.
 The rewrite costs 0.5–1 s per million rows under the write lock, so ``cleanup`` (hourly) does it
 only when the rows appended since the last one pass ``CLUSTER_TAIL_SHARE`` of the table (at
 14 days ≈ 137M rows: about every 1–2 days); it also gives back the space of deleted rows.
+
+PostgreSQL reads one event through an index (schema step 7), but its rows still sit on as many
+pages as batches wrote them to: the same re-sort puts them on a few neighbouring pages, and
+leaves no dead rows behind. Its indexes are built on the sorted copy before the swap, so readers
+wait only for the swap itself, not for the sort.
 """
 
 from __future__ import annotations
@@ -27,8 +32,8 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from engine.store import rollups
-from engine.store.db import duck, frame, to_db_time, utcnow
-from engine.store.schema import HISTORY_VIEW, odds_history_data, store_state
+from engine.store.db import affected, frame, is_postgres, rows, run, to_db_time, utcnow
+from engine.store.schema import HISTORY_VIEW, odds_history_data, pg_index_sql, store_state
 
 CLUSTER_MIN_TAIL = 1_000_000
 CLUSTER_TAIL_SHARE = 0.10
@@ -36,14 +41,19 @@ HISTORY_ORDER = "event_no, observed_at, kind_id"
 _CLUSTERED_KEY = "odds_history_sorted_through"
 #: Write connections run one DuckDB thread (``db.WRITE_CONFIG``); a bulk rewrite uses every core,
 #: and sorts within ``BULK_MEMORY``, spilling the rest to ``<db>.tmp``: left to DuckDB's default
-#: (80% of RAM), re-sorting 234M rows took 20 GB.
+#: (80% of RAM), re-sorting 234M rows took 20 GB. PostgreSQL sorts and builds indexes in
+#: ``BULK_MEMORY`` too (its defaults, 4 MB and 64 MB, would spill nearly everything).
 BULK_THREADS = os.cpu_count() or 1
 BULK_MEMORY = "1GB"
 
 
 def bulk_settings(conn: sa.Connection) -> None:
-    """Settings for a bulk rewrite on this unit of work's connection (it closes with the unit)."""
-    duck(conn).execute(f"SET threads = {BULK_THREADS}; SET memory_limit = '{BULK_MEMORY}'")
+    """Settings for a bulk rewrite on this unit of work's connection (it closes with the unit;
+    on PostgreSQL, whose connections are pooled, they end with the transaction)."""
+    if is_postgres(conn):
+        run(conn, f"SET LOCAL work_mem = '{BULK_MEMORY}'; SET LOCAL maintenance_work_mem = '{BULK_MEMORY}'")
+    else:
+        run(conn, f"SET threads = {BULK_THREADS}; SET memory_limit = '{BULK_MEMORY}'")
 
 
 def delete_old(conn: sa.Connection, history_days: float, run_days: float,
@@ -54,11 +64,10 @@ def delete_old(conn: sa.Connection, history_days: float, run_days: float,
     now = now or utcnow()
     runs_before = now - timedelta(days=run_days)
     history_before = now - timedelta(days=history_days)
-    db = duck(conn)
-    db.execute("""
+    run(conn, """
         CREATE TEMP TABLE _old_runs AS SELECT id FROM scrape_runs
         WHERE status <> 'RUNNING' AND coalesce(finished_at, started_at) < ?""", [runs_before])
-    db.execute("CREATE TEMP TABLE _old_events AS SELECT sr_id FROM events WHERE kickoff < ?", [history_before])
+    run(conn, "CREATE TEMP TABLE _old_events AS SELECT sr_id FROM events WHERE kickoff < ?", [history_before])
     statements = {
         "run_progress": "DELETE FROM run_progress WHERE run_id IN (SELECT id FROM _old_runs)",
         "event_scrape_status": "DELETE FROM event_scrape_status WHERE run_id IN (SELECT id FROM _old_runs)",
@@ -76,12 +85,21 @@ def delete_old(conn: sa.Connection, history_days: float, run_days: float,
     counts = {}
     for table, sql in statements.items():
         used = {k: v for k, v in params.items() if f"${k}" in sql}
-        counts[table] = int(db.execute(sql, used or None).fetchall()[0][0])
-    db.execute("DROP TABLE _old_runs")
-    db.execute("DROP TABLE _old_events")
-    db.execute("DELETE FROM history_events WHERE event_no NOT IN (SELECT DISTINCT event_no FROM odds_history_data)")
+        counts[table] = affected(conn, sql, used or None)
+    run(conn, "DROP TABLE _old_runs")
+    run(conn, "DROP TABLE _old_events")
+    run(conn, _UNUSED_EVENTS[is_postgres(conn)])
     counts["margin_rollup"] = rollups.delete_before(conn, history_before)  # rollups: same window as history
     return counts
+
+
+#: Event numbers no history row uses any more. DuckDB hashes every event_no once (faster than its
+#: anti-join); PostgreSQL looks each number up in its index instead of reading the whole table.
+_UNUSED_EVENTS = {
+    False: "DELETE FROM history_events WHERE event_no NOT IN (SELECT DISTINCT event_no FROM odds_history_data)",
+    True: """DELETE FROM history_events e
+             WHERE NOT EXISTS (SELECT 1 FROM odds_history_data h WHERE h.event_no = e.event_no)""",
+}
 
 
 def history_tail(conn: sa.Connection) -> tuple[int, int]:
@@ -90,8 +108,8 @@ def history_tail(conn: sa.Connection) -> tuple[int, int]:
     if through is None:
         total = int(frame(conn, "SELECT count(*) FROM odds_history_data").item())
         return total, total
-    tail, total = frame(conn, "SELECT count(*) FILTER (WHERE observed_at > ?), count(*) FROM odds_history_data",
-                        [through]).row(0)
+    tail, total = frame(conn, "SELECT count(*) FILTER (WHERE observed_at > ?) AS tail, count(*) AS total "
+                              "FROM odds_history_data", [through]).row(0)
     return int(tail), int(total)
 
 
@@ -103,19 +121,27 @@ def cluster_history(conn: sa.Connection) -> int:
     """Rewrite odds_history_data in HISTORY_ORDER (in the caller's transaction); returns its rows.
 
     The view over it is dropped and made again around the swap: DuckDB will not drop a table a
-    view depends on."""
+    view depends on (nor will PostgreSQL). On PostgreSQL the copy gets the table's indexes
+    (under names of its own until the old table and its indexes are gone) and fresh statistics."""
+    postgres = is_postgres(conn)
     sorted_table = odds_history_data.to_metadata(sa.MetaData(), name="odds_history_sorted")
     sorted_table.create(conn)
     bulk_settings(conn)
-    db = duck(conn)
-    db.execute(f"INSERT INTO odds_history_sorted SELECT * FROM odds_history_data ORDER BY {HISTORY_ORDER}")
-    through, rows = db.execute("SELECT max(observed_at), count(*) FROM odds_history_sorted").fetchall()[0]
-    db.execute("DROP VIEW odds_history")
-    db.execute("DROP TABLE odds_history_data")
-    db.execute("ALTER TABLE odds_history_sorted RENAME TO odds_history_data")
-    db.execute(HISTORY_VIEW)
+    run(conn, f"INSERT INTO odds_history_sorted SELECT * FROM odds_history_data ORDER BY {HISTORY_ORDER}")
+    through, count = rows(conn, "SELECT max(observed_at), count(*) FROM odds_history_sorted")[0]
+    indexes = pg_index_sql("odds_history_data", on="odds_history_sorted", suffix="_sorted") if postgres else {}
+    for sql in indexes.values():
+        run(conn, sql)
+    run(conn, "DROP VIEW odds_history")
+    run(conn, "DROP TABLE odds_history_data")
+    run(conn, "ALTER TABLE odds_history_sorted RENAME TO odds_history_data")
+    for name in indexes:
+        run(conn, f"ALTER INDEX {name}_sorted RENAME TO {name}")
+    run(conn, HISTORY_VIEW)
+    if postgres:
+        run(conn, "ANALYZE odds_history_data")
     set_sorted_through(conn, through)
-    return int(rows)
+    return int(count)
 
 
 def sorted_through(conn: sa.Connection) -> datetime | None:

@@ -10,6 +10,7 @@ table of the same name, which is what a registered Arrow frame is to DuckDB's SQ
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -70,6 +71,11 @@ def run(conn: psycopg.Connection, sql: str, params: Any) -> None:
     _execute(conn, sql, params).close()
 
 
+def affected(conn: psycopg.Connection, sql: str, params: Any) -> int:
+    with _execute(conn, sql, params) as cur:
+        return cur.rowcount
+
+
 def rows(conn: psycopg.Connection, sql: str, params: Any) -> list[tuple]:
     with _execute(conn, sql, params) as cur:
         return cur.fetchall() if cur.description else []
@@ -79,11 +85,15 @@ def frame(conn: psycopg.Connection, sql: str, params: Any) -> pl.DataFrame:
     with _execute(conn, sql, params) as cur:
         if cur.description is None:
             return pl.DataFrame()
-        names = [d.name for d in cur.description]
-        types = [_DTYPES.get(d.type_code) for d in cur.description]
-        data = cur.fetchall()
-    columns = list(zip(*data)) if data else [()] * len(names)
-    return pl.DataFrame([pl.Series(n, list(c), dtype=t, strict=False) for n, c, t in zip(names, columns, types)])
+        return typed_frame([(d.name, d.type_code) for d in cur.description], cur.fetchall())
+
+
+def typed_frame(columns: Sequence[tuple[str, int]], data: Sequence[tuple]) -> pl.DataFrame:
+    """Rows as a frame typed by their columns' (name, type OID), also when there are none."""
+    names = [name for name, _ in columns]
+    types = [_DTYPES.get(oid) for _, oid in columns]
+    values = list(zip(*data)) if data else [()] * len(names)
+    return pl.DataFrame([pl.Series(n, list(v), dtype=t, strict=False) for n, v, t in zip(names, values, types)])
 
 
 def _pg_type(dtype: pl.DataType) -> str:
@@ -134,6 +144,10 @@ def _array_literal(values: Any) -> str:
     return "{" + ",".join(item(v) for v in values) + "}"
 
 
+#: Rows per CSV slice ``register`` sends: the text of a whole import would be gigabytes.
+COPY_ROWS = 200_000
+
+
 def register(conn: psycopg.Connection, name: str, df: pl.DataFrame) -> None:
     """``df`` as temporary table ``name`` for the rest of this transaction (replacing one of
     that name), filled with one ``COPY`` of polars-written CSV: no Python loop over rows."""
@@ -142,8 +156,8 @@ def register(conn: psycopg.Connection, name: str, df: pl.DataFrame) -> None:
         cur.execute(f'DROP TABLE IF EXISTS pg_temp."{name}"')  # type: ignore[arg-type]
         cur.execute(f'CREATE TEMP TABLE "{name}" ({cols}) ON COMMIT DROP')  # type: ignore[arg-type]
         if df.height:
-            data = _copyable(df).write_csv(include_header=False, null_value="\\N",
-                                           datetime_format="%Y-%m-%d %H:%M:%S%.f")
             with cur.copy(f"""COPY "{name}" FROM STDIN (FORMAT csv, NULL '\\N')""") as copy:  # type: ignore[arg-type]
-                copy.write(data.encode())
+                for part in _copyable(df).iter_slices(COPY_ROWS):  # an import's millions: a slice's CSV at a time
+                    copy.write(part.write_csv(include_header=False, null_value="\\N",
+                                              datetime_format="%Y-%m-%d %H:%M:%S%.f").encode())
         cur.execute(f'ANALYZE "{name}"')  # type: ignore[arg-type]

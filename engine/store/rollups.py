@@ -62,7 +62,7 @@ import sqlalchemy as sa
 
 from engine.store import analytics
 from engine.store.analytics import HOUR, Inputs
-from engine.store.db import Database, db_frame, duck, from_db_time, register, to_db_time, utcnow
+from engine.store.db import Database, affected, db_frame, from_db_time, register, rows, run, to_db_time, unregister, utcnow
 from engine.store.schema import margin_rollup_slices, store_state
 
 log = logging.getLogger("oddsdesk.store.rollups")
@@ -184,7 +184,7 @@ def tile(start: datetime, stop: datetime, slices: Sequence[Slice]) -> tuple[list
 # --- the tables (on a store connection) ---------------------------------------------------------
 
 #: Slices that overlap [$start, $stop).
-_OVERLAPPING = "slice_start < $stop AND slice_start + to_hours(slice_hours) > $start"
+_OVERLAPPING = "slice_start < $stop AND slice_start + slice_hours * INTERVAL '1 hour' > $start"
 
 
 def slices(conn: sa.Connection, start: datetime, stop: datetime) -> list[Slice]:
@@ -198,31 +198,29 @@ def rolled_sums(conn: sa.Connection, chosen: Sequence[Slice], start: datetime,
                 markets: Sequence[str] | None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The ``chosen`` slices summed: (cells, buckets); the states carried into a slice count only
     for the slice that opens the period (it starts at ``start``)."""
-    register(conn, "_chosen", pl.DataFrame({"slice_start": [s.start for s in chosen],
-                                            "slice_hours": [s.hours for s in chosen]},
-                                           schema={"slice_start": pl.Datetime("us"), "slice_hours": pl.Int32}))
     params: dict[str, object] = {"start": start}
+    for i, s in enumerate(chosen):  # a few dozen slices: inline VALUES (a read cannot create a table on PostgreSQL)
+        params |= {f"s{i}": s.start, f"h{i}": s.hours}
+    values = ", ".join(f"(CAST($s{i} AS TIMESTAMP), CAST($h{i} AS INTEGER))" for i in range(len(chosen)))
     market_filter = ""
     if markets is not None:
         params |= {f"m{i}": m for i, m in enumerate(markets)}
         market_filter = f"AND market IN ({', '.join(f'$m{i}' for i in range(len(markets)))})"
-    source = f"margin_rollup JOIN _chosen USING (slice_start, slice_hours) WHERE grain = '{{grain}}' {market_filter}"
-    try:
-        cells = db_frame(conn, f"""
-            SELECT bookmaker, market, country, tournament, sum(margin_x_seconds) AS margin_x_seconds,
-                   sum(margin_seconds) AS margin_seconds, sum(seconds) AS seconds,
-                   (sum(margin_states) + coalesce(sum(opening_states) FILTER (WHERE slice_start = $start), 0))::BIGINT
-                     AS margin_states,
-                   sum(changes)::BIGINT AS changes, sum(odds_changes)::BIGINT AS odds_changes,
-                   sum(price_seconds) AS price_seconds
-            FROM {source.format(grain="cell")} GROUP BY ALL""", params)
-        params.pop("start")
-        buckets = db_frame(conn, f"""
-            SELECT bookmaker, market, bucket, sum(margin_x_seconds) AS margin_x_seconds,
-                   sum(margin_seconds) AS margin_seconds
-            FROM {source.format(grain="bucket")} GROUP BY ALL""", params or None)
-    finally:
-        duck(conn).unregister("_chosen")
+    source = (f"margin_rollup JOIN (VALUES {values}) AS _chosen (slice_start, slice_hours) "
+              f"USING (slice_start, slice_hours) WHERE grain = '{{grain}}' {market_filter}")
+    cells = db_frame(conn, f"""
+        SELECT bookmaker, market, country, tournament, sum(margin_x_seconds) AS margin_x_seconds,
+               sum(margin_seconds) AS margin_seconds, sum(seconds) AS seconds,
+               (sum(margin_states) + coalesce(sum(opening_states) FILTER (WHERE slice_start = $start), 0))::BIGINT
+                 AS margin_states,
+               sum(changes)::BIGINT AS changes, sum(odds_changes)::BIGINT AS odds_changes,
+               sum(price_seconds) AS price_seconds
+        FROM {source.format(grain="cell")} GROUP BY bookmaker, market, country, tournament""", params)
+    params.pop("start")
+    buckets = db_frame(conn, f"""
+        SELECT bookmaker, market, bucket, sum(margin_x_seconds) AS margin_x_seconds,
+               sum(margin_seconds) AS margin_seconds
+        FROM {source.format(grain="bucket")} GROUP BY bookmaker, market, bucket""", params)
     return cells, buckets
 
 
@@ -267,14 +265,13 @@ def _set_state_time(conn: sa.Connection, at: datetime | None) -> None:
 
 def _consolidate(conn: sa.Connection, day: Slice) -> None:
     """``day`` as one slice, the sum of its hours, once all of them are rolled up."""
-    db = duck(conn)
     span = {"start": day.start, "stop": day.end}
-    hours, days = db.execute(f"""
+    hours, days = rows(conn, f"""
         SELECT count(*) FILTER (WHERE slice_hours = 1), count(*) FILTER (WHERE slice_hours > 1)
-        FROM margin_rollup_slices WHERE {_OVERLAPPING}""", span).fetchall()[0]
+        FROM margin_rollup_slices WHERE {_OVERLAPPING}""", span)[0]
     if hours != day.hours or days:
         return
-    db.execute("""
+    run(conn, """
         INSERT INTO margin_rollup
         SELECT $start, $hours, grain, bookmaker, market, country, tournament, bucket,
                sum(margin_x_seconds), sum(margin_seconds), sum(seconds), sum(margin_states),
@@ -289,15 +286,16 @@ def _consolidate(conn: sa.Connection, day: Slice) -> None:
 
 def _prune(conn: sa.Connection, before: datetime) -> None:
     """Drop the hours that ended before ``before`` and are inside a day slice."""
-    db = duck(conn)
-    db.execute("""
+    run(conn, """
         CREATE TEMP TABLE _pruned AS
         SELECT h.slice_start FROM margin_rollup_slices h JOIN margin_rollup_slices d
-          ON d.slice_hours > 1 AND h.slice_start >= d.slice_start AND h.slice_start < d.slice_start + to_hours(d.slice_hours)
-        WHERE h.slice_hours = 1 AND h.slice_start + INTERVAL 1 HOUR <= $before""", {"before": before})
-    db.execute("DELETE FROM margin_rollup WHERE slice_hours = 1 AND slice_start IN (SELECT slice_start FROM _pruned)")
-    db.execute("DELETE FROM margin_rollup_slices WHERE slice_hours = 1 AND slice_start IN (SELECT slice_start FROM _pruned)")
-    db.execute("DROP TABLE _pruned")
+          ON d.slice_hours > 1 AND h.slice_start >= d.slice_start
+         AND h.slice_start < d.slice_start + d.slice_hours * INTERVAL '1 hour'
+        WHERE h.slice_hours = 1 AND h.slice_start + INTERVAL '1 hour' <= $before""", {"before": before})
+    run(conn, "DELETE FROM margin_rollup WHERE slice_hours = 1 AND slice_start IN (SELECT slice_start FROM _pruned)")
+    run(conn, "DELETE FROM margin_rollup_slices WHERE slice_hours = 1 "
+              "AND slice_start IN (SELECT slice_start FROM _pruned)")
+    run(conn, "DROP TABLE _pruned")
 
 
 def write_window(conn: sa.Connection, start: datetime, stop: datetime, cells: Sequence[pl.DataFrame],
@@ -307,32 +305,32 @@ def write_window(conn: sa.Connection, start: datetime, stop: datetime, cells: Se
     complete as a day slice, hours that ended ``KEEP_HOURS`` before ``now`` inside day slices
     dropped — in the caller's write transaction; with ``state``, it becomes the stored state as
     of ``stop``."""
-    db = duck(conn)
     span = {"start": start, "stop": stop}
-    db.execute(f"DELETE FROM margin_rollup WHERE {_OVERLAPPING}", span)
-    db.execute(f"DELETE FROM margin_rollup_slices WHERE {_OVERLAPPING}", span)
+    run(conn, f"DELETE FROM margin_rollup WHERE {_OVERLAPPING}", span)
+    run(conn, f"DELETE FROM margin_rollup_slices WHERE {_OVERLAPPING}", span)
     parts = [*(c.with_columns(grain=pl.lit("cell")) for c in cells if c.height),
              *(b.with_columns(grain=pl.lit("bucket")) for b in buckets if b.height)]
     if parts:
-        rows = (pl.concat(parts, how="diagonal_relaxed").rename({"hour": "slice_start"})
+        sums = (pl.concat(parts, how="diagonal_relaxed").rename({"hour": "slice_start"})
                 .with_columns(slice_hours=pl.lit(1, pl.Int32))
                 .sort("slice_start", "grain", "bookmaker", "market", "country", "tournament", "bucket"))
-        register(conn, "_rollup", rows)
-        db.execute("INSERT INTO margin_rollup BY NAME SELECT * FROM _rollup")
-        db.unregister("_rollup")
+        register(conn, "_rollup", sums)
+        columns = ", ".join(sums.columns)
+        run(conn, f"INSERT INTO margin_rollup ({columns}) SELECT {columns} FROM _rollup")
+        unregister(conn, "_rollup")
     hours = [start + n * HOUR for n in range(int((stop - start) / HOUR))]
     register(conn, "_slices", pl.DataFrame({"slice_start": hours, "slice_hours": [1] * len(hours)},
                                            schema={"slice_start": pl.Datetime("us"), "slice_hours": pl.Int32}))
-    db.execute("INSERT INTO margin_rollup_slices SELECT slice_start, slice_hours, $at FROM _slices", {"at": utcnow()})
-    db.unregister("_slices")
+    run(conn, "INSERT INTO margin_rollup_slices SELECT slice_start, slice_hours, $at FROM _slices", {"at": utcnow()})
+    unregister(conn, "_slices")
     for day in day_slices(start, stop, tz):
         _consolidate(conn, day)
     _prune(conn, now - KEEP_HOURS)
     if state is not None:
-        db.execute("DELETE FROM margin_rollup_state")
+        run(conn, "DELETE FROM margin_rollup_state")
         register(conn, "_state", state.select("event_no", "kind_id", "odds", "available"))
-        db.execute("INSERT INTO margin_rollup_state SELECT * FROM _state ORDER BY event_no, kind_id")
-        db.unregister("_state")
+        run(conn, "INSERT INTO margin_rollup_state SELECT * FROM _state ORDER BY event_no, kind_id")
+        unregister(conn, "_state")
         _set_state_time(conn, stop)
 
 
@@ -342,14 +340,13 @@ def invalidate(conn: sa.Connection, since: datetime) -> int:
     caller's transaction; returns the hours dropped."""
     since = to_db_time(since)
     span = {"start": floor_hour(since), "stop": datetime.max}
-    db = duck(conn)
-    dropped = db.execute(f"SELECT coalesce(sum(slice_hours), 0) FROM margin_rollup_slices WHERE {_OVERLAPPING}",
-                         span).fetchall()[0][0]
-    db.execute(f"DELETE FROM margin_rollup WHERE {_OVERLAPPING}", span)
-    db.execute(f"DELETE FROM margin_rollup_slices WHERE {_OVERLAPPING}", span)
+    dropped = rows(conn, f"SELECT coalesce(sum(slice_hours), 0) FROM margin_rollup_slices WHERE {_OVERLAPPING}",
+                   span)[0][0]
+    run(conn, f"DELETE FROM margin_rollup WHERE {_OVERLAPPING}", span)
+    run(conn, f"DELETE FROM margin_rollup_slices WHERE {_OVERLAPPING}", span)
     at = state_time(conn)
     if at is not None and since < at:
-        db.execute("DELETE FROM margin_rollup_state")
+        run(conn, "DELETE FROM margin_rollup_state")
         _set_state_time(conn, None)
     return int(dropped)
 
@@ -357,11 +354,10 @@ def invalidate(conn: sa.Connection, since: datetime) -> int:
 def delete_before(conn: sa.Connection, before: datetime) -> int:
     """Retention: the slices that start before ``before``, and the state of events whose history
     is gone (a new event may take over the number); returns the margin_rollup rows deleted."""
-    db = duck(conn)
-    rows = db.execute("DELETE FROM margin_rollup WHERE slice_start < ?", [before]).fetchall()[0][0]
-    db.execute("DELETE FROM margin_rollup_slices WHERE slice_start < ?", [before])
-    db.execute("DELETE FROM margin_rollup_state WHERE event_no NOT IN (SELECT event_no FROM history_events)")
-    return int(rows)
+    deleted = affected(conn, "DELETE FROM margin_rollup WHERE slice_start < ?", [before])
+    run(conn, "DELETE FROM margin_rollup_slices WHERE slice_start < ?", [before])
+    run(conn, "DELETE FROM margin_rollup_state WHERE event_no NOT IN (SELECT event_no FROM history_events)")
+    return int(deleted)
 
 
 def status(conn: sa.Connection) -> RollupStatus:

@@ -145,10 +145,14 @@ class Store:
         that fails, it raises and nothing is deleted."""
         now = utcnow()
         with self._db.write() as conn:
-            archived = archive_history(conn, now - timedelta(days=history_days)) if archive else None
+            archived = archive_history(conn, now - timedelta(days=history_days), self.path) if archive else None
             counts = maintenance.delete_old(conn, history_days, run_days, now=now)
         if archived is not None:
             counts["odds_history_archived"] = archived
+        if cluster is None and self._db.postgres:
+            # PostgreSQL reads one event's history through its index, and history in arrival
+            # order keeps the BRIN index on time tight; a re-sort would only stall the writer.
+            cluster = False
         if cluster is None:
             with self._db.read() as conn:
                 cluster = maintenance.clustering_due(*maintenance.history_tail(conn))
@@ -269,4 +273,4 @@ class Store:
         """Write history observed before ``before`` to the Parquet archive without deleting it
         (rows already archived are skipped); the rows written. Cleanup does this itself."""
         with self._db.write() as conn:
-            return archive_history(conn, before)
+            return archive_history(conn, before, self.path)

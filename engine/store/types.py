@@ -1,7 +1,8 @@
 """What the pipeline hands the store for one batch, and what it gets back.
 
 One ``BatchWrite`` is stored in one short write transaction: all of it, or (on error) none of
-it. Prices come as a polars frame so they go into DuckDB as Arrow, never row by row.
+it. Prices come as a polars frame so they go in as Arrow (DuckDB) or by one COPY (PostgreSQL),
+never row by row.
 """
 
 from __future__ import annotations

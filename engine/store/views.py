@@ -19,11 +19,13 @@ from typing import Any
 
 import duckdb
 import polars as pl
+import psycopg
 
 from engine.config import BOOK_LABELS, BOOKS
 from engine.markets.catalogue import CATEGORY_ORDER, Market, load_catalogue, normalize_line, outcome_label
 from engine.markets.margins import add_margins
 from engine.store import Store, notebook
+from engine.store.schema import NO_LINE
 
 REFERENCE = "betpawa"
 COMPETITORS: tuple[str, ...] = tuple(b for b in BOOKS if b != REFERENCE)
@@ -92,12 +94,15 @@ def _line_filter(line: float | None) -> pl.Expr:
 # --- events and the comparison grid ------------------------------------------------------
 
 
-#: Which books list an event: its ``bookmaker_events`` rows (what discovery found).
+#: Which books list an event: its ``bookmaker_events`` rows (what discovery found). The SQL of
+#: this module runs as it is on DuckDB and PostgreSQL.
 _BOOKS_JOIN = """
-LEFT JOIN (SELECT sr_id, list_sort(list(DISTINCT bookmaker)) AS books FROM bookmaker_events GROUP BY sr_id) b
+LEFT JOIN (SELECT sr_id, array_agg(DISTINCT bookmaker ORDER BY bookmaker) AS books FROM bookmaker_events
+           GROUP BY sr_id) b
        ON b.sr_id = e.sr_id
 """
-_EVENT_SELECT = "e.sr_id, e.kickoff, e.country, e.tournament, e.home, e.away, coalesce(b.books, []::VARCHAR[]) AS books"
+_EVENT_SELECT = ("e.sr_id, e.kickoff, e.country, e.tournament, e.home, e.away, "
+                 "coalesce(b.books, ARRAY[]::VARCHAR[]) AS books")
 
 
 def events(store: Store) -> pl.DataFrame:
@@ -124,7 +129,7 @@ _COMPARISON_SQL = f"""
 SELECT {_EVENT_SELECT},
        c.bookmaker, c.market, c.line, c.outcome, c.odds, c.available, c.last_seen_at, c.unavailable_at
 FROM events e {_BOOKS_JOIN}
-LEFT JOIN odds_current c ON c.sr_id = e.sr_id AND c.market = ? AND c.line IS NOT DISTINCT FROM ?
+LEFT JOIN odds_current c ON c.sr_id = e.sr_id AND c.market = ? AND c.line_key = ?
 """
 
 _EVENT_COLUMNS = ("sr_id", "kickoff", "country", "tournament", "home", "away", "books")
@@ -134,9 +139,12 @@ def comparison(store: Store, market: str, line: float | None) -> pl.DataFrame:
     """The comparison page's grid: one row per known event, the chosen market's prices per book.
 
     One query (events, their books and the market's prices together): each store read opens
-    the file afresh, so one read instead of three is most of the page's latency.
+    the file afresh, so one read instead of three is most of the page's latency. The market is
+    found by ``line_key``, an equality PostgreSQL's (market, line_key) index serves (``line IS
+    NOT DISTINCT FROM`` is not one).
     """
-    rows = store.query(_COMPARISON_SQL, [market, normalize_line(line)])
+    key = normalize_line(line)
+    rows = store.query(_COMPARISON_SQL, [market, NO_LINE if key is None else key])
     events_frame = rows.select(_EVENT_COLUMNS).unique("sr_id")
     prices = rows.filter(pl.col("bookmaker").is_not_null()).drop("books")
     priced = add_margins(prices) if not prices.is_empty() else prices
@@ -421,13 +429,14 @@ def event_info(store: Store, sr_id: str) -> dict[str, Any] | None:
     """The event's facts and each book's event id (the header)."""
     ev = store.query("""
         SELECT e.sr_id, e.kickoff, e.country, e.tournament, e.home, e.away,
-               (SELECT list({'book': bookmaker, 'id': book_event_id} ORDER BY bookmaker)
-                FROM bookmaker_events b WHERE b.sr_id = e.sr_id) AS listings
-        FROM events e WHERE e.sr_id = ?""", [sr_id])
+               array_agg(b.bookmaker ORDER BY b.bookmaker) AS books,
+               array_agg(b.book_event_id ORDER BY b.bookmaker) AS ids
+        FROM events e LEFT JOIN bookmaker_events b ON b.sr_id = e.sr_id
+        WHERE e.sr_id = ? GROUP BY e.sr_id, e.kickoff, e.country, e.tournament, e.home, e.away""", [sr_id])
     if ev.is_empty():
         return None
     info = ev.row(0, named=True)
-    info["book_ids"] = {x["book"]: x["id"] for x in info.pop("listings") or []}
+    info["book_ids"] = {b: i for b, i in zip(info.pop("books") or [], info.pop("ids") or []) if b is not None}
     return info
 
 
@@ -813,7 +822,7 @@ EXAMPLE_QUERIES: dict[str, str] = {
         "       max(o.odds) FILTER (WHERE o.bookmaker <> 'betpawa') AS best_competitor\n"
         "FROM odds_current o JOIN events e USING (sr_id)\n"
         "WHERE o.market = '1x2_ft' AND o.outcome = 'home' AND o.available\n"
-        "GROUP BY ALL ORDER BY e.kickoff LIMIT 200"
+        "GROUP BY e.sr_id, e.home, e.away, e.kickoff ORDER BY e.kickoff LIMIT 200"
     ),
     "Price changes per run": (
         "SELECT run_id, bookmaker, count(*) AS changes FROM odds_history\n"
@@ -852,5 +861,7 @@ def is_read_only_error(exc: BaseException) -> bool:
 
 def is_file_access_error(exc: BaseException) -> bool:
     """DuckDB refused a file, URL or extension (the notebook's connection has no external
-    access) or a setting change (its configuration is locked)."""
-    return isinstance(exc, duckdb.PermissionException) or "the configuration has been locked" in str(exc)
+    access) or a setting change (its configuration is locked); PostgreSQL refused the notebook's
+    role a privilege (files, programs, other roles, tables it may not read)."""
+    return (isinstance(exc, (duckdb.PermissionException, psycopg.errors.InsufficientPrivilege))
+            or "the configuration has been locked" in str(exc))
