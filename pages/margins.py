@@ -42,7 +42,7 @@ def margin_analytics(store: Store, start: datetime, end: datetime) -> dict[str, 
     started = time.perf_counter()
     result: dict[str, Any] = store.margin_analytics(start, end)
     return {**result, "computed_at": views.utcnow(), "seconds": time.perf_counter() - started,
-            "rollup": store.margin_rollup_status()}
+            "rollup": store.margin_rollup_status(), "rollup_error": store.get_settings().get("last_rollup_error")}
 
 
 def rollup_note(status: Any, stop: datetime) -> str:
@@ -140,6 +140,11 @@ if cells.is_empty():
             "(press **Scrape now** in the sidebar).")
     st.stop()
 
+if (result.get("rollup_error") or {}).get("error"):
+    failed = result["rollup_error"]
+    st.warning(f"The scheduler's last margin rollup failed ({_shared.ago(datetime.fromisoformat(failed['at']))}): "
+               f"{failed['error']}. The figures are still right — the hours after the rollups are rebuilt from "
+               "the price history — but the page is slower until a rollup succeeds.")
 st.caption(f"Computed {_shared.ago(result['computed_at'])} in {result['seconds']:.1f} s; kept for "
            f"{ANALYTICS_TTL // 60} minutes (**Recompute** to refresh now). {rollup_note(result['rollup'], end)}")
 catalogue_order = {k: i for i, k in enumerate(load_catalogue().markets)}

@@ -40,6 +40,7 @@ ROLLUP_EVERY_MIN = 10
 ROLLUP_BUDGET_S = 20.0
 ROLLUP_WAIT_S = 60.0
 ROLLUP_PAUSE_S = 15.0
+ROLLUP_ERROR_KEY = "last_rollup_error"
 
 
 def utcnow() -> datetime:
@@ -154,17 +155,27 @@ class SchedulerService:
                 return
             try:
                 report = self.store.roll_up_margins(self.settings.history_retention_days, budget_s=ROLLUP_BUDGET_S)
-            except Exception:
+            except Exception as exc:  # the margin page shows it, and keeps rebuilding from history meanwhile
                 log.exception("margin rollup failed")
+                self._record_rollup_error(f"{type(exc).__name__}: {exc}")
                 return
             finally:
                 self.cycle_lock.release()
+            self._record_rollup_error(None)
             if report.hours or report.dropped:
                 log.info("margin rollup: %s h in %.1fs, %s h to go, %s window(s) dropped", report.hours,
                          report.seconds, report.left, report.dropped)
             if not report.left or not report.hours:
                 return
             self.cancel.wait(ROLLUP_PAUSE_S)
+
+    def _record_rollup_error(self, error: str | None) -> None:
+        """``last_rollup_error`` (setting): the last failure, cleared by the next success."""
+        try:
+            if error or (self.store.get_settings().get(ROLLUP_ERROR_KEY) or {}).get("error"):
+                self.store.put_settings({ROLLUP_ERROR_KEY: {"at": utcnow().isoformat(), "error": error}})
+        except Exception:
+            log.warning("could not record the margin rollup's outcome", exc_info=True)
 
     def cleanup_job(self) -> None:
         try:  # archive: a failed archive raises before anything is deleted; the storage page shows why

@@ -3,17 +3,19 @@ its charts and tables, and numbers that follow the chosen period and markets."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import pyarrow as pa
 import pytest
-from app_fixtures import BACKENDS, module_target, open_page
+from app_fixtures import BACKENDS, later, module_target, open_page
 from conftest import StoreTarget
 from streamlit.testing.v1 import AppTest
 from test_margin_analytics import T0, margin, store_paths, weighted
 
+from engine.config import load_settings
 from engine.markets.catalogue import load_catalogue
+from scheduler.main import SchedulerService
 
 PAGE = "pages/margins.py"
 DAY_1, DAY_2 = T0.date(), T0.date() + timedelta(days=1)  # T0 is 06:00 UTC on day 1
@@ -137,3 +139,24 @@ def test_rolled_up_hours_give_the_same_page_and_it_says_how_far_they_reach(rolle
     at.date_input(key="ma_period").set_value((DAY_2, DAY_2)).run()
     assert metrics(at)["BetPawa average margin"] == f"{weighted((A_14, 24), (OU, 24), (B, 12)):.2f}%"
     assert "the last 23.0 h rebuilt live" in captions(at), "the rollups stop at 01:00 on day 2"
+
+
+def test_a_failed_rollup_is_recorded_by_the_scheduler_and_shown_on_the_page(store_target, monkeypatch):
+    store = store_target.store()
+    store_paths(store, datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=30))
+    service = SchedulerService(load_settings(**store_target.settings()), store)
+    store_target.execute("ALTER TABLE margin_rollup_slices RENAME TO margin_rollup_slices_lost")
+    service.rollup_job()  # fails on the missing table: recorded, not raised
+    failed = store.get_settings()["last_rollup_error"]
+    assert "margin_rollup_slices" in failed["error"]
+    store_target.execute("ALTER TABLE margin_rollup_slices_lost RENAME TO margin_rollup_slices")
+
+    at = open_page(store_target, monkeypatch, PAGE)
+    warning = " ".join(w.value for w in at.warning)
+    assert "last margin rollup failed" in warning and "margin_rollup_slices" in warning
+    assert metrics(at)["BetPawa average margin"] != "—", "the page still shows the figures, rebuilt from history"
+
+    service.rollup_job()  # succeeds: the warning goes
+    assert store.margin_rollup_status().through is not None
+    assert store.get_settings()["last_rollup_error"]["error"] is None
+    assert not any("rollup failed" in w.value for w in later(at).warning)
