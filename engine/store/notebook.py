@@ -306,7 +306,7 @@ def run_postgres(db: Database, sql: str, row_limit: int, timeout_s: float) -> No
                         break
             finally:
                 stream.close()
-            columns = [(d.name, d.type_code) for d in cur.description] if data else _described(conn, text)
+            columns = [(d.name, d.type_code) for d in cur.description] if data else pg.describe(conn, text)
     except pg_errors.QueryCanceled:
         raise NotebookTimeout(timeout_s) from None
     except pg_errors.SyntaxError as exc:
@@ -321,12 +321,3 @@ def run_postgres(db: Database, sql: str, row_limit: int, timeout_s: float) -> No
         conn.close()
     frame = pg.typed_frame(columns, data) if columns else pl.DataFrame()
     return NotebookResult(utc_frame(frame.head(row_limit)), frame.height > row_limit)
-
-
-def _described(conn: psycopg.Connection, text: str) -> list[tuple[str, int]]:
-    """The columns of a statement that returned no row (psycopg's stream keeps none then):
-    parsed and described again, not run again."""
-    pgconn = conn.pgconn
-    pgconn.prepare(b"", text.encode())
-    described = pgconn.describe_prepared(b"")
-    return [(described.fname(i).decode(), described.ftype(i)) for i in range(described.nfields)]

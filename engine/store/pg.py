@@ -94,7 +94,7 @@ def frame(conn: psycopg.Connection, sql: str, params: Any) -> pl.DataFrame:
     query that has only ever returned a few rows (``SMALL_RESULT``) takes psycopg's rows, as do
     statements COPY cannot wrap (``INSERT … RETURNING``, ``SHOW``)."""
     if _LARGEST.get(sql, SMALL_RESULT) >= SMALL_RESULT and (text := _inlined(conn, sql, params)) is not None:
-        columns = _described(conn, text)
+        columns = describe(conn, text)
         if columns:
             result = _copied(conn, text, columns)
             _seen(sql, result.height)
@@ -175,7 +175,7 @@ def _literal(tx: Transformer, value: Any) -> str:
     return f"CAST({literal} AS {name}{'[]' if oid == info.array_oid else ''})"
 
 
-def _described(conn: psycopg.Connection, text: str) -> list[tuple[str, int]]:
+def describe(conn: psycopg.Connection, text: str) -> list[tuple[str, int]]:
     """The statement's result columns (name, type OID), from the server parsing it, not running it."""
     with conn.lock:
         pgconn = conn.pgconn
