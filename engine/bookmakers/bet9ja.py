@@ -246,7 +246,15 @@ class _Reject(Exception):
 
 
 def _split_key(raw: str) -> _Key | None:
-    """A Bet9ja odds key split into market, param and outcome; None if it breaks the grammar."""
+    """A Bet9ja odds key split into market, param and outcome; None if it breaks the grammar.
+
+    The same few thousand keys come back in every event, so splits are remembered (keys of a
+    plausible length only: a hostile payload must not fill the cache with megabyte strings)."""
+    return _split_known(raw) if len(raw) <= 2 * _MAX_KEY else None
+
+
+@lru_cache(maxsize=16384)
+def _split_known(raw: str) -> _Key | None:
     key = raw.strip()
     if len(key) > _MAX_KEY:
         return None

@@ -22,10 +22,11 @@ import polars as pl
 
 from engine.bookmakers import make_client
 from engine.bookmakers._client import BookClient
-from engine.bookmakers._models import DiscoveredEvent, FetchFailure, ParsedEvent
+from engine.bookmakers._models import DiscoveredEvent, FetchFailure
 from engine.config import BOOKS, Settings
 from engine.markets.alerts import AlertThresholds
 from engine.pipeline import decoding
+from engine.pipeline.decoding import Decoded
 from engine.pipeline.matching import MatchedEvent, batches, match_events
 from engine.pipeline.summary import BookStats, RunSummary
 from engine.store import Store
@@ -229,7 +230,7 @@ async def _fetch_body(client: BookClient, listing: DiscoveredEvent) -> tuple[byt
                             message=f"no answer within the tier run's {limit:g}s per request; retried later")
 
 
-async def _fetch_one(client: BookClient, listing: DiscoveredEvent) -> tuple[ParsedEvent | FetchFailure, float]:
+async def _fetch_one(client: BookClient, listing: DiscoveredEvent) -> tuple[Decoded | FetchFailure, float]:
     t0 = time.perf_counter()
     try:
         raw = await _fetch_body(client, listing)
@@ -254,13 +255,13 @@ async def _fetch_batch(summary: RunSummary, clients: dict[str, BookClient], batc
                        batch_no: int, alerts: AlertThresholds | None = None) -> BatchWrite:
     fetched = await asyncio.gather(*(_fetch_event(clients, ev) for ev in batch))
     observed_at = utcnow()
-    cols: dict[str, list] = {k: [] for k in PRICE_SCHEMA}
+    frames: list[pl.DataFrame] = []
     events, book_events, scraped, statuses = [], [], [], []
     unmapped: Counter = Counter()
     samples: dict[tuple, str] = {}
     for ev, per_book, ms in fetched:
         ok, failed, errors = [], [], {}
-        details: dict[str, ParsedEvent] = {}
+        details: dict[str, Decoded] = {}
         for book, (res, secs) in per_book.items():
             stats = summary.books[book]
             stats.requested += 1
@@ -278,21 +279,14 @@ async def _fetch_batch(summary: RunSummary, clients: dict[str, BookClient], batc
             details[book] = res
             scraped.append((ev.sr_id, book))
             stats.raw_markets += res.raw_markets
-            stats.mapped_markets += len({(p.market, p.line) for p in res.prices})
-            stats.prices += len(res.prices)
-            stats.unmapped += len(res.unmapped)
-            for p in res.prices:
-                cols["sr_id"].append(ev.sr_id)
-                cols["bookmaker"].append(book)
-                cols["market"].append(p.market)
-                cols["line"].append(p.line)
-                cols["outcome"].append(p.outcome)
-                cols["odds"].append(p.odds)
-                cols["available"].append(p.available)
-            for u in res.unmapped:
-                key = (book, u.market_id, u.name, u.reason)
-                unmapped[key] += 1
-                samples.setdefault(key, u.detail)
+            stats.mapped_markets += res.mapped_markets
+            stats.prices += res.prices.height
+            stats.unmapped += res.unmapped_count
+            frames.append(res.prices)
+            for market_id, name, reason, detail, n in res.unmapped:
+                key = (book, market_id, name, reason)
+                unmapped[key] += n
+                samples.setdefault(key, detail)
         events.append(_event_row(ev, details))
         statuses.append(ScrapeStatusRow(
             sr_id=ev.sr_id, books_requested=ev.books, books_scraped=tuple(ok), books_failed=tuple(failed),
@@ -302,7 +296,7 @@ async def _fetch_batch(summary: RunSummary, clients: dict[str, BookClient], batc
             summary.events_scraped += 1
         if failed:
             summary.events_failed += 1
-    prices = pl.DataFrame(cols, schema=PRICE_SCHEMA).unique(
+    prices = (pl.concat(frames) if frames else pl.DataFrame(schema=PRICE_SCHEMA)).unique(
         subset=["sr_id", "bookmaker", "market", "line", "outcome"], keep="last", maintain_order=True)
     unmapped_frame = pl.DataFrame(
         {
@@ -317,7 +311,7 @@ async def _fetch_batch(summary: RunSummary, clients: dict[str, BookClient], batc
                       unmapped=unmapped_frame, batches_total=summary.batches_total, alert_thresholds=alerts)
 
 
-def _event_row(ev: MatchedEvent, details: dict[str, ParsedEvent]) -> EventRow:
+def _event_row(ev: MatchedEvent, details: dict[str, Decoded]) -> EventRow:
     """Event facts from the reference book first (BetPawa), then the competitors, then listings."""
     for book in BOOKS:
         d = details.get(book)
