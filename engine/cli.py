@@ -77,6 +77,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
+    os.environ.setdefault(*POLARS_MALLOC_CONF)
     from scheduler.main import run_scheduler
 
     return run_scheduler(_settings())
