@@ -32,12 +32,15 @@ BASE: Prices = {
 
 
 def store_prices(store: Store, prices: Prices, minute: float, thresholds: AlertThresholds | None = AlertThresholds(),
-                 failed: tuple[str, ...] = ()) -> int:
-    """One run storing the event's prices as a scrape at T0 + ``minute`` would; its run id."""
+                 failed: tuple[str, ...] = (), without_odds: tuple | None = None) -> int:
+    """One run storing the event's prices as a scrape at T0 + ``minute`` would; its run id.
+    ``without_odds``: one more price, (book, market, line, outcome), quoted with no odds at all."""
     run = store.start_run("test", list(BOOKS))
     ok = tuple(b for b in BOOKS if b not in failed)
     rows = [(SR, b, m, line, o, odds if odds is not None else 2.0, odds is not None)
             for (b, m, line, o), odds in prices.items() if b in ok]
+    if without_odds:
+        rows.append((SR, *without_odds[:4], None, True))
     store.store_batch(BatchWrite(
         run_id=run, batch_no=1, observed_at=T0 + timedelta(minutes=minute),
         events=[EventRow(SR, T0 + timedelta(days=1), "England", "Premier League", "Arsenal", "Chelsea")],
@@ -138,16 +141,26 @@ def test_a_change_made_while_a_fetch_failed_is_judged_once_the_event_is_whole_ag
 def test_without_thresholds_nothing_is_evaluated(store):
     store_prices(store, BASE, 0, thresholds=None)
     store_prices(store, changed(sportybet_1x2_ft_home=1.50), 5, thresholds=None)
-    assert store.alerts().is_empty() and store.table_counts()["alert_moves"] == 0
+    assert store.alerts().is_empty()
 
 
-def test_moves_older_than_the_window_are_dropped(store):
+def test_a_move_before_the_window_does_not_add_up_with_one_inside_it(store):
     store_prices(store, BASE, 0)
     store_prices(store, changed(sportybet_1x2_ft_home=2.05), 5)
-    assert store.table_counts()["alert_moves"] == 1
-    store_prices(store, changed(sportybet_1x2_ft_home=2.05, bet9ja_1x2_ft_home=2.10), 40)
-    moves = store.query("SELECT bookmaker, moved_at FROM alert_moves")
-    assert moves["bookmaker"].to_list() == ["bet9ja"]
+    store_prices(store, changed(sportybet_1x2_ft_home=1.95), 40)  # 2.15 → 1.95 is -9.3 %, but 2.15 is 35 min old
+    assert store.alerts(kinds=["steam"]).is_empty()
+    store_prices(store, changed(sportybet_1x2_ft_home=1.85), 50)  # 2.05 (from minute 40's step on) → 1.85
+    assert store.alerts(kinds=["steam"])["size"].to_list() == [pytest.approx(-9.76)]
+
+
+def test_a_batch_that_failed_leaves_no_alert_behind_and_the_next_one_raises_it(store):
+    store_prices(store, BASE, 0)
+    moved = changed(sportybet_1x2_ft_home=1.85)
+    with pytest.raises(Exception, match="(?i)null"):  # a price without odds: the whole batch is refused
+        store_prices(store, moved, 5, without_odds=("bet9ja", "btts_ft", None, "yes"))
+    assert store.alerts().is_empty()
+    store_prices(store, moved, 10)
+    assert store.alerts(kinds=["steam"])["size"].to_list() == [pytest.approx(-13.95)]
 
 
 def test_acknowledging_marks_the_alerts_and_the_count_follows(store):
@@ -178,21 +191,44 @@ def test_filters_by_time_and_tournament(store):
     assert store.alerts(tournaments=[("Scotland", "Premier League")]).is_empty()
 
 
-def _store_in_another_process(target: str, minute: float) -> None:
-    store_prices(Store(target), changed(sportybet_1x2_ft_home=1.85), minute)
+def _store_in_another_process(target: str, minute: float, odds: dict[str, float]) -> None:
+    store_prices(Store(target), changed(**odds), minute)
+
+
+def _in_another_process(store: Store, store_target, minute: float, **odds: float) -> None:
+    """``store_prices`` of ``changed(**odds)`` by a process of its own: it keeps nothing in memory."""
+    child = multiprocessing.get_context("spawn").Process(
+        target=_store_in_another_process, args=(store_target.database_url or str(store.path), minute, odds))
+    child.start()
+    child.join(120)
+    assert child.exitcode == 0
 
 
 def test_a_batch_another_process_stored_in_between_is_taken_into_account(store, store_target):
     store_prices(store, BASE, 0)
-    child = multiprocessing.get_context("spawn").Process(target=_store_in_another_process,
-                                                         args=(store_target.database_url or str(store.path), 5))
-    child.start()
-    child.join(120)
-    assert child.exitcode == 0
+    _in_another_process(store, store_target, 5, sportybet_1x2_ft_home=1.85)
     store_prices(store, changed(sportybet_1x2_ft_home=1.60), 10)
     steam = store.alerts(kinds=["steam"])
     assert steam["size"].to_list() == [pytest.approx(-25.58), pytest.approx(-13.95)], (
         "the move from 2.15 counts from the other process's step on: 2.15 → 1.85 → 1.60")
+
+
+def test_a_new_process_measures_a_move_from_the_price_before_the_window(store, store_target):
+    store_prices(store, BASE, 0)
+    store_prices(store, changed(sportybet_1x2_ft_home=2.00), 40)  # -7.0 %: no alert yet
+    assert store.alerts(kinds=["steam"]).is_empty()
+    _in_another_process(store, store_target, 45, sportybet_1x2_ft_home=1.95)
+    steam = store.alerts(kinds=["steam"])
+    assert steam["size"].to_list() == [pytest.approx(-9.3)], (
+        "the window's first step started at 2.15, a price stored 40 minutes before it: 2.15 → 2.00 → 1.95")
+    assert "from 2.15 to 1.95" in steam["message"][0]
+
+
+def test_a_new_process_knows_betpawa_moved_in_the_window_before_it_started(store, store_target):
+    store_prices(store, BASE, 0)
+    store_prices(store, changed(betpawa_1x2_ft_home=2.05), 40)
+    _in_another_process(store, store_target, 45, betpawa_1x2_ft_home=2.05, sportybet_1x2_ft_home=1.85)
+    assert store.alerts(kinds=["steam"]).is_empty(), "BetPawa moved the outcome in the window: not steam"
 
 
 def test_cleanup_deletes_alerts_acknowledged_or_cleared_before_the_run_window(store, store_target):

@@ -104,6 +104,33 @@ def test_one_changed_price_adds_exactly_one_history_row(store, run_id):
     assert price(store, "61300001", "betpawa", "1x2_ft", "draw")["changed_at"] == T0
 
 
+def test_a_market_first_quoted_for_an_event_already_stored_gets_its_history(store, run_id):
+    store.store_batch(make_batch(run_id, T0, quotes("61300001", "betpawa", lines=ONE_X_TWO)))
+    later = T0 + timedelta(minutes=5)
+    result = store.store_batch(make_batch(run_id, later, quotes("61300001", "betpawa", home=2.25)))
+
+    assert (result.inserted, result.changed, result.history_rows) == (2, 1, 3)
+    history = store.odds_history("61300001").filter(pl.col("observed_at") == later)
+    assert sorted(zip(history["outcome"], history["odds"])) == [("home", 2.25), ("over", 1.90), ("under", 1.95)]
+
+
+def test_a_change_to_a_price_whose_history_expired_is_recorded(store, run_id):
+    store.store_batch(make_batch(run_id, T0, quotes("61300001", "betpawa") + quotes("61300002", "betpawa")))
+    # Retention ends an hour after T0: the first rows go (and with them the event's history number),
+    # the events stay listed (they kick off later).
+    days = (datetime.now(UTC) - (T0 + timedelta(hours=1))).total_seconds() / 86400
+    assert store.cleanup(history_days=days, run_days=3650, cluster=False)["odds_history"] == 10
+    later = T0 + timedelta(hours=2)
+    result = store.store_batch(make_batch(run_id, later, quotes("61300001", "betpawa", home=2.25, draw=3.30)
+                                          + quotes("61300002", "betpawa", away=3.70)))
+
+    assert (result.inserted, result.changed, result.history_rows) == (0, 3, 3)
+    first = store.odds_history("61300001")
+    assert sorted(zip(first["outcome"], first["odds"])) == [("draw", 3.30), ("home", 2.25)]
+    assert store.odds_history("61300002")["odds"].to_list() == [3.70]
+    assert set(first["observed_at"]) == {later}
+
+
 def test_price_missing_from_a_scraped_pair_becomes_unavailable_with_a_history_row(store, run_id):
     store.store_batch(make_batch(run_id, T0, quotes("61300001", "betpawa")))
     later = T0 + timedelta(minutes=5)

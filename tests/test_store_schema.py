@@ -145,3 +145,25 @@ def test_a_version_3_file_keeps_every_history_row_when_history_goes_compact(tmp_
     assert sorted(back.rows()) == sorted(rows)
     assert store.table_counts()["odds_history"] == 3
     assert store.query("SELECT count(*) AS n FROM price_kinds")["n"].item() == 2  # home 1x2 shared by two events
+
+
+def test_a_version_7_database_loses_alert_moves_and_keeps_its_alerts(store_target):
+    """Step 8 drops alert_moves (the alert window is read back from odds_history since)."""
+    url = store_target.database_url or f"duckdb:///{store_target.db_path}"
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        migrate(conn, STEPS[:7])
+        conn.execute(sa.text(
+            "INSERT INTO alerts (id, created_at, run_id, kind, sr_id, bookmaker, market, line, outcome, size, message, "
+            "data, dedup_key) VALUES (1, '2026-03-01 12:00', 1, 'margin_gap', '61300001', 'betpawa', '1x2_ft', NULL, "
+            "NULL, 4.2, 'a gap', '{}', 'margin_gap|61300001|1x2_ft|-1000000.0||betpawa')"))
+        conn.execute(sa.text("INSERT INTO alert_moves VALUES ('61300001', 'sportybet', '1x2_ft', -1000000.0, NULL, "
+                             "'home', '2026-03-01 12:00', 2.1, true, 1.9, true)"))
+    engine.dispose()
+
+    store = store_target.store()
+    assert version(store) == [len(STEPS)] and len(STEPS) >= 8
+    assert "alert_moves" not in store.table_counts()
+    with pytest.raises(Exception, match="(?i)alert_moves"):
+        store.query("SELECT * FROM alert_moves")
+    assert store.alerts()["message"].to_list() == ["a gap"]

@@ -2,27 +2,35 @@
 acknowledged by the app. The rules themselves are ``engine.markets.alerts`` (pure).
 
 Evaluation costs what the batch changed, not what the tables hold (``benchmarks/alerts.py``
-measures it): the rules judge only the groups the batch's diff touched; this batch's price
-changes (with the prices before them, from the rows ``diff_prices`` was computed against) are
-appended to ``alert_moves``, which keeps only the last window; alerts are written only when some
-are raised or cleared; odds_history and odds_current are not read again.
+measures it): the rules judge only the groups the batch's diff touched, on this batch's price
+changes (with the prices before them, from the rows ``diff_prices`` was computed against) and
+the window's earlier ones; alerts are written only when some are raised or cleared;
+odds_history and odds_current are not read again. The rules run on a worker thread
+(``start_evaluation``) while the batch's own SQL runs (DuckDB, psycopg and polars let go of the
+GIL), and their alerts are written in the same transaction (``finish_evaluation``).
 
 The writing process keeps what it last wrote in memory (``_Kept``): the window's moves, a chunk
-per batch (appended, dropped once out of the window), and a ledger of the open (and recent
-steam) alerts by dedup key. Each batch swaps a random token in ``store_state`` in its own
-transaction: when the stored token is the kept one, the kept state is what the tables hold; any
-other (a first batch, another process wrote since, a rolled-back transaction) reads it back
-once. Without this, finding the window's moves of 50 events in ~200k rows (no index: a full
-scan) and the open alerts in a growing table would cost more than the rest of the evaluation.
+per batch (dropped once out of the window), and a ledger of the open (and recent steam) alerts
+by dedup key; it goes back into memory as the batch's transaction commits, so a rolled-back
+batch leaves nothing behind. A process that reads the state from the tables (its first batch,
+or another process evaluated batches since) writes a random token to ``store_state`` with it;
+while the stored token is still its own, no other process has written alerts, and what it
+keeps is what the tables hold. The token is written only then, not every batch: one more
+table in each commit's checkpoint cost more than the check. The read-back takes the alerts
+from their table and the window's moves from odds_history (``_WINDOW``), which has every change
+of every price; the moves are not stored a second time (a table of their own, appended every
+batch, cost each commit more than the rest of the evaluation).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 
 import polars as pl
 import pyarrow as pa
@@ -34,8 +42,34 @@ from engine.store.db import db_frame, duck, frame, is_postgres, register, rows, 
 from engine.store.schema import NO_LINE
 from engine.store.types import BatchWrite
 
-_MOVE_COLUMNS = ", ".join(rules.MOVE_SCHEMA)
-_WINDOW = f"SELECT {_MOVE_COLUMNS} FROM alert_moves WHERE moved_at > $start"
+#: How far before the window ``_WINDOW`` looks for the price a window's first move came from.
+#: A price quiet for longer (rare: most prices that move now moved in the last hours) counts as
+#: first quoted at that move, as a new price would; this bounds a read-back to ~7 hours of
+#: history instead of a fortnight's.
+LOOKBACK = timedelta(hours=6)
+
+#: The window's moves as odds_history holds them: each history row of the window paired with the
+#: row before it of the same price (``lag`` over the window's rows and, per price, the last one
+#: before the window within ``LOOKBACK``); a price's first row is no move (it was first quoted).
+_WINDOW = f"""
+WITH moved AS (SELECT DISTINCT event_no, kind_id FROM odds_history_data WHERE observed_at > $start),
+recent AS (
+    SELECT h.event_no, h.kind_id, h.odds, h.available, h.observed_at,
+           row_number() OVER (PARTITION BY h.event_no, h.kind_id, h.observed_at > $start
+                              ORDER BY h.observed_at DESC) AS back
+    FROM odds_history_data h JOIN moved m ON m.event_no = h.event_no AND m.kind_id = h.kind_id
+    WHERE h.observed_at > $since),
+paired AS (
+    SELECT event_no, kind_id, observed_at, odds, available,
+           lag(odds) OVER w AS from_odds, lag(available) OVER w AS from_available
+    FROM recent WHERE observed_at > $start OR back = 1
+    WINDOW w AS (PARTITION BY event_no, kind_id ORDER BY observed_at))
+SELECT e.sr_id, k.bookmaker, k.market, coalesce(k.line, {NO_LINE}) AS line_key, k.line, k.outcome,
+       p.observed_at AS moved_at, p.from_odds, p.from_available, p.odds AS to_odds, p.available AS to_available
+FROM paired p JOIN history_events e ON e.event_no = p.event_no JOIN price_kinds k ON k.kind_id = p.kind_id
+WHERE p.observed_at > $start AND p.from_odds IS NOT NULL
+ORDER BY p.observed_at
+"""
 
 #: The alerts ``rules.settle`` compares with: the open ones, and the steam alerts of the window.
 _KEPT_ALERTS = f"""
@@ -43,13 +77,12 @@ SELECT id, kind, dedup_key, sr_id, market, coalesce(line, {NO_LINE}) AS line_key
 FROM alerts WHERE cleared_at IS NULL OR (kind = 'steam' AND created_at > $start)
 """
 
-#: Rows are appended on DuckDB as Arrow relations (``insert_into``, by position, in the tables'
+#: Rows are appended on DuckDB as Arrow relations (``insert_into``, by position, in the table's
 #: column order): registering them as views in the transaction's catalog costs ~0.6 ms a table.
 _ALERT_TYPES = {"id": pa.int64(), "run_id": pa.int64(), "line": pa.float64(), "size": pa.float64(),
                 "created_at": pa.timestamp("us"), "cleared_at": pa.timestamp("us"),
                 "acknowledged_at": pa.timestamp("us")}
 _ALERT_SCHEMA = pa.schema([(c.name, _ALERT_TYPES.get(c.name, pa.string())) for c in schema.alerts.columns])
-_MOVES_ORDER = [c.name for c in schema.alert_moves.columns]
 
 _TOKEN_KEY = "alerts_token"
 _PULLS = (rules.COMPETITORS_PULLED, rules.BETPAWA_PULLED)
@@ -66,7 +99,7 @@ class _Chunk:
 
 @dataclass
 class _Kept:
-    """What this process last wrote to one database file, as of the token it wrote with it."""
+    """What this process last wrote to one database, as of the token it took the tables over with."""
 
     token: str
     chunks: tuple[_Chunk, ...]  # the window's moves: one chunk a batch (or one read back), oldest first
@@ -82,21 +115,23 @@ _KEPT: dict[str, _Kept] = {}
 _KEPT_FILES = 4
 
 
-def _swap_token(conn: sa.Connection, kept: _Kept | None, token: str) -> bool:
-    """Write ``token`` in this transaction; whether the stored one was ``kept``'s (then ``kept``
-    is what the tables hold)."""
-    if kept is not None and rows(conn, "UPDATE store_state SET value = ? WHERE key = ? AND value = ? RETURNING key",
-                                 [token, _TOKEN_KEY, kept.token]):
-        return True
+def _token_holds(conn: sa.Connection, kept: _Kept) -> bool:
+    """Whether the stored token is ``kept``'s: no other process took the tables over since."""
+    return bool(rows(conn, "SELECT 1 FROM store_state WHERE key = ? AND value = ?", [_TOKEN_KEY, kept.token]))
+
+
+def _take_over(conn: sa.Connection, token: str) -> None:
+    """Write ``token`` in this transaction: any other process's kept state is stale from now on."""
     if not rows(conn, "UPDATE store_state SET value = ? WHERE key = ? RETURNING key", [token, _TOKEN_KEY]):
         run(conn, "INSERT INTO store_state (key, value, updated_at) VALUES (?, ?, ?)", [_TOKEN_KEY, token, utcnow()])
-    return False
 
 
-def _read_back(conn: sa.Connection, token: str, start: datetime) -> _Kept:
-    """The kept state as the tables hold it."""
-    moves = rules.with_keys(db_frame(conn, _WINDOW, {"start": start}).cast(rules.MOVE_SCHEMA).sort(
-        "moved_at", maintain_order=True))
+def _read_back(conn: sa.Connection, start: datetime) -> _Kept:
+    """The kept state as the tables hold it, under a new token (``_take_over``)."""
+    token = uuid.uuid4().hex
+    _take_over(conn, token)
+    moves = rules.with_keys(db_frame(conn, _WINDOW, {"start": start, "since": start - LOOKBACK}).cast(
+        rules.MOVE_SCHEMA))
     chunk = _Chunk(moves["moved_at"].max(), frozenset(moves["sr_id"].unique().to_list()), moves)  # type: ignore[arg-type]
     kept = _Kept(token, (chunk,) if moves.height else (), rules.ledger(db_frame(conn, _KEPT_ALERTS, {"start": start})))
     _settle(kept, [], [], start, start, prune=False, keys=set(kept.ledger))
@@ -107,11 +142,17 @@ def _store_key(conn: sa.Connection) -> str:
     return conn.engine.url.render_as_string(hide_password=True)
 
 
-def _put(conn: sa.Connection, kept: _Kept) -> None:
+def _put_on_commit(conn: sa.Connection, kept: _Kept) -> None:
+    """``kept`` back in ``_KEPT`` as the transaction commits: a rolled-back batch leaves nothing
+    kept, and the next one reads the tables back. (The event comes just before the database's
+    own commit; a commit that then fails — a lost connection, a disk error — goes unseen.)"""
     path = _store_key(conn)
-    while len(_KEPT) >= _KEPT_FILES:
-        _KEPT.pop(next(iter(_KEPT)))
-    _KEPT[path] = kept
+
+    def put(_conn: sa.Connection) -> None:
+        while len(_KEPT) >= _KEPT_FILES:
+            _KEPT.pop(next(iter(_KEPT)))
+        _KEPT[path] = kept
+    sa.event.listen(conn, "commit", put)
 
 
 def _window(chunks: Sequence[_Chunk], now: pl.DataFrame, start: datetime, events: frozenset[str]) -> pl.LazyFrame:
@@ -155,14 +196,6 @@ def _insert(conn: sa.Connection, table: str, data: pa.Table) -> None:
     columns = ", ".join(data.column_names)
     run(conn, f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _rows")
     unregister(conn, "_rows")
-
-
-def _append_moves(conn: sa.Connection, batch_no: int, now: pl.DataFrame, start: datetime) -> None:
-    """Append this batch's moves to ``alert_moves``, dropping what left the window once a run."""
-    if batch_no <= 1:
-        run(conn, "DELETE FROM alert_moves WHERE moved_at <= ?", [start])
-    if now.height:
-        _insert(conn, "alert_moves", now.to_arrow().select(_MOVES_ORDER))
 
 
 def _write(conn: sa.Connection, batch: BatchWrite, at: datetime, new: list[rules.Obs],
@@ -212,12 +245,75 @@ def _settle(kept: _Kept, cleared: list[rules.Stored], new: list[rules.Stored], a
         kept.open_pulls.update(zip(groups, rules.group_keys(list(groups.values())), strict=True))
 
 
-def evaluate_batch(conn: sa.Connection, batch: BatchWrite, diff: pl.DataFrame, before: pl.DataFrame) -> int:
-    """Raise and clear alerts for what ``batch`` just changed; returns how many were raised.
+_T = TypeVar("_T")
 
-    Runs on the batch's open write transaction, after its prices are stored: ``diff`` is its
-    ``diff_prices`` frame, ``before`` the current rows that was computed against. Does nothing
-    when the batch carries no ``alert_thresholds``.
+
+class _Worker(Generic[_T]):
+    """``fn()`` on a thread of its own; ``result()`` waits for it and returns or raises what it did.
+    A thread per batch rather than a pool: a pool's thread would not survive a fork."""
+
+    def __init__(self, fn: Callable[[], _T]) -> None:
+        self._fn = fn
+        self._value: _T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="alert-rules", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to result()
+            self._error = exc
+
+    def result(self) -> _T:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class _Judged:
+    """What the rules made of one batch (``_judge``)."""
+
+    view: rules.BatchView
+    moved: frozenset[str]  # the events it moved a price of
+    new: list[rules.Obs]  # alerts to raise
+    clear: list[rules.Stored]  # stored alerts to clear
+
+
+def _judge(kept: _Kept, diff: pl.DataFrame, before: pl.DataFrame, at: datetime, start: datetime,
+           judge: frozenset[str], whole: pl.DataFrame | None, t: rules.AlertThresholds) -> _Judged:
+    """The rules on one batch: no I/O, and ``kept`` only read (the worker thread's part)."""
+    view = rules.batch_view(diff, before, at, judge)
+    now = view.moves
+    moved = frozenset(now.get_column("sr_id").unique().to_list())
+    window = _window(kept.chunks, now, start, moved) if now.height else now
+    obs = rules.observe(view, diff, whole, window, t, kept.open, set(kept.open_pulls.values()), judge,
+                        bool(kept.open_steam))
+    new, clear = rules.settle(obs, kept.ledger, t, at) if obs else ([], [])
+    return _Judged(view, moved, new, clear)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One batch's alert evaluation under way (``start_evaluation``)."""
+
+    batch: BatchWrite
+    kept: _Kept
+    at: datetime
+    start: datetime
+    failed: frozenset[str]
+    spoken: frozenset[str]
+    rules: _Worker[_Judged]
+
+
+def start_evaluation(conn: sa.Connection, batch: BatchWrite, diff: pl.DataFrame,
+                     before: pl.DataFrame) -> Evaluation | None:
+    """Start judging what ``batch`` changes, as soon as its ``diff_prices`` frame is known
+    (``before``: the current rows that was computed against): the token and, if need be, the
+    read-back on ``conn`` now, the rules on a worker thread. None when the batch carries no
+    ``alert_thresholds`` (nothing is evaluated). ``finish_evaluation`` writes the alerts.
 
     Only the groups the batch touched are judged (``rules.batch_view``); the state of every
     other group is what the last batch left. An event a fetch failed on is not judged (the
@@ -226,32 +322,36 @@ def evaluate_batch(conn: sa.Connection, batch: BatchWrite, diff: pl.DataFrame, b
     """
     t = batch.alert_thresholds
     if t is None or diff.is_empty():
-        return 0
+        return None
     at = to_db_time(batch.observed_at)
     start = t.window_start(at)
-    path, token = _store_key(conn), uuid.uuid4().hex
-    kept = _KEPT.pop(path, None)  # back in _KEPT only once the batch is evaluated (and its token written)
-    failed = {s.sr_id for s in batch.statuses if s.books_failed}
+    kept = _KEPT.pop(_store_key(conn), None)  # back in _KEPT only once the batch commits
+    failed = frozenset(s.sr_id for s in batch.statuses if s.books_failed)
     spoken = frozenset({s.sr_id for s in batch.statuses} | {p[0] for p in batch.scraped})
     judge = (kept.deferred & spoken) - failed if kept else frozenset()
-    if kept is None or not _swap_token(conn, kept, token):
-        kept, judge = _read_back(conn, token, start), frozenset()
-    kept.token = token
-    view = rules.batch_view(diff, before, at, judge)
-    now = view.moves
-    moved = frozenset(now.get_column("sr_id").unique().to_list())
-    window = _window(kept.chunks, now, start, moved) if now.height else now
-    obs = rules.observe(view, diff, _whole_pairs(batch), window, t, kept.open, set(kept.open_pulls.values()), judge,
-                        bool(kept.open_steam))
-    new, clear = rules.settle(obs, kept.ledger, t, at) if obs else ([], [])
-    stored = _write(conn, batch, at, new, clear) if new or clear else []
-    _append_moves(conn, batch.batch_no, now, start)
-    _settle(kept, clear, stored, at, start, prune=batch.batch_no <= 1)
-    kept.chunks = tuple(c for c in kept.chunks if c.last > start) + ((_Chunk(at, moved, now),) if now.height else ())
-    changed_failed = failed & set(view.touched["sr_id"].unique().to_list()) if failed else set()
-    kept.deferred = frozenset((kept.deferred - spoken) | changed_failed)
-    _put(conn, kept)
-    return len(new)
+    if kept is None or not _token_holds(conn, kept):
+        kept, judge = _read_back(conn, start), frozenset()
+    whole = _whole_pairs(batch)
+    worker = _Worker(lambda: _judge(kept, diff, before, at, start, judge, whole, t))
+    return Evaluation(batch, kept, at, start, failed, spoken, worker)
+
+
+def finish_evaluation(conn: sa.Connection, evaluation: Evaluation | None) -> int:
+    """Wait for the rules, write what they raised and cleared on ``conn`` (the batch's
+    transaction, after its prices are stored) and keep the state; returns how many were raised."""
+    if evaluation is None:
+        return 0
+    e, judged = evaluation, evaluation.rules.result()
+    kept, batch, at, start = e.kept, e.batch, e.at, e.start
+    stored = _write(conn, batch, at, judged.new, judged.clear) if judged.new or judged.clear else []
+    _settle(kept, judged.clear, stored, at, start, prune=batch.batch_no <= 1)
+    now = judged.view.moves
+    kept.chunks = tuple(c for c in kept.chunks if c.last > start) + (
+        (_Chunk(at, judged.moved, now),) if now.height else ())
+    touched = set(judged.view.touched["sr_id"].unique().to_list()) if e.failed else set()
+    kept.deferred = frozenset((kept.deferred - e.spoken) | (e.failed & touched))
+    _put_on_commit(conn, kept)
+    return len(judged.new)
 
 
 # --- the app's reads and writes ---------------------------------------------------------------

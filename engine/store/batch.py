@@ -19,7 +19,7 @@ from datetime import datetime
 import polars as pl
 import sqlalchemy as sa
 
-from engine.store.alerts import evaluate_batch
+from engine.store.alerts import finish_evaluation, start_evaluation
 from engine.store.db import db_frame, is_postgres, register, run, to_db_time, unregister
 from engine.store.history import HISTORY_SCHEMA, append_history, stored_line
 from engine.store.runs import add_progress, heartbeat
@@ -75,9 +75,11 @@ def unmapped_frame(unmapped: pl.DataFrame) -> pl.DataFrame:
 @dataclass(frozen=True)
 class BatchFrames:
     """The batch as frames, built before the lock is taken: ``prices`` (``price_frame``) is
-    diffed in polars, ``tables`` are registered under their names for the SQL."""
+    diffed in polars against the current prices of ``pairs`` (``pair_frame``), ``tables`` are
+    registered under their names for the SQL."""
 
     prices: pl.DataFrame
+    pairs: pl.DataFrame
     tables: dict[str, pl.DataFrame]
 
 
@@ -97,28 +99,23 @@ def batch_frames(batch: BatchWrite) -> BatchFrames:
         schema=_STATUS_SCHEMA, orient="row",
     ).unique("sr_id", keep="last", maintain_order=True)
     unmapped = unmapped_frame(batch.unmapped)
-    return BatchFrames(prices, {"_b_pairs": pair_frame(batch.scraped, prices), "_b_events": events,
-                                "_b_book_events": book_events, "_b_statuses": statuses, "_b_unmapped": unmapped})
+    return BatchFrames(prices, pair_frame(batch.scraped, prices),
+                       {"_b_events": events, "_b_book_events": book_events, "_b_statuses": statuses,
+                        "_b_unmapped": unmapped})
 
 
-#: The current rows of the batch's events (``event_prices``; ``current_rows`` keeps those of its pairs).
-#: DuckDB numbers them by ``rowid``, which its updates find them by (stable inside this
-#: transaction: nothing has moved since the diff read it). PostgreSQL's row ids move on every
-#: update, so there ``cur`` only numbers the rows read (the alerts pair each change with its row
-#: before by it) and updates find their row by the key (its unique index, schema step 7); and
-#: the events come as an array, which it reads through that index (a join with the registered
-#: pairs scanned the whole table).
-_CURRENT = {
-    False: """
-SELECT rowid AS cur, sr_id, bookmaker, market, line_key, outcome, line, odds, available, unavailable_at
-FROM odds_current WHERE sr_id IN (SELECT sr_id FROM _b_pairs)
-""",
-    True: """
-SELECT row_number() OVER () AS cur, sr_id, bookmaker, market, line_key, outcome, line, odds, available,
-       unavailable_at
+#: The current rows of the batch's events (``event_prices``; ``current_rows`` keeps those of its pairs),
+#: the events given as an array: PostgreSQL reads them through its index (a join with registered
+#: pairs scanned the whole table), DuckDB needs no frame registered for them. DuckDB numbers
+#: them by ``rowid``, which its updates find them by (stable inside this transaction: nothing has
+#: moved since the diff read it). PostgreSQL's row ids move on every update, so there ``cur``
+#: only numbers the rows read (the alerts pair each change with its row before by it) and
+#: updates find their row by the key (its unique index, schema step 7).
+_CURRENT = {postgres: f"""
+SELECT {"row_number() OVER ()" if postgres else "rowid"} AS cur, sr_id, bookmaker, market, line_key, outcome, line,
+       odds, available, unavailable_at
 FROM odds_current WHERE sr_id = ANY($events)
-""",
-}
+""" for postgres in (False, True)}
 _ROW = {False: "d.cur = odds_current.rowid", True: " AND ".join(f"d.{c} = odds_current.{c}" for c in PRICE_KEY)}
 
 #: ``diff_prices`` columns: the price's key and values after this batch, what happened to it,
@@ -131,10 +128,8 @@ DIFF_SCHEMA: dict[str, pl.DataType] = {
 
 
 def event_prices(conn: sa.Connection, pairs: pl.DataFrame) -> pl.DataFrame:
-    """The current prices of the batch's events, every book's (``pairs`` is ``_b_pairs``)."""
-    if is_postgres(conn):
-        return db_frame(conn, _CURRENT[True], {"events": pairs["sr_id"].unique().to_list()})
-    return db_frame(conn, _CURRENT[False])
+    """The current prices of the batch's events, every book's (``pairs`` is ``pair_frame``)."""
+    return db_frame(conn, _CURRENT[is_postgres(conn)], {"events": pairs["sr_id"].unique().to_list()})
 
 
 def current_rows(event_prices: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
@@ -257,14 +252,17 @@ def write_batch(conn: sa.Connection, batch: BatchWrite, frames: BatchFrames) -> 
         register(conn, name, data)
     obs = {"obs": to_db_time(batch.observed_at)}
     postgres = is_postgres(conn)
+    pairs = frames.pairs
+    priced = event_prices(conn, pairs)
+    current = current_rows(priced, pairs)
+    diff = diff_prices(frames.prices, current, obs["obs"])
+    # Alerts: the rules need only the diff and the prices before it, so they run on a worker
+    # thread while the statements below do (their alerts are written before the commit).
+    alerts = start_evaluation(conn, batch, diff, current)
     if tables["_b_events"].height:
         run(conn, _EVENTS, obs)
     if tables["_b_book_events"].height:
         run(conn, _BOOK_EVENTS, obs)
-    pairs = tables["_b_pairs"]
-    priced = event_prices(conn, pairs)
-    current = current_rows(priced, pairs)  # alerts: evaluate_batch needs the prices before
-    diff = diff_prices(frames.prices, current, obs["obs"])
     counts = dict(diff["state"].value_counts().iter_rows())
     new, same, changed, gone = (counts.get(k, 0) for k in ("new", "same", "changed", "gone"))
     unchanged = pl.col("state") == "same"
@@ -274,7 +272,8 @@ def write_batch(conn: sa.Connection, batch: BatchWrite, frames: BatchFrames) -> 
         register(conn, "_b_history", changes.with_columns(
             observed_at=pl.lit(obs["obs"], pl.Datetime("us")), run_id=pl.lit(batch.run_id, pl.Int64),
         ).select(list(HISTORY_SCHEMA)))
-        append_history(conn, "_b_history")
+        known = changes["sr_id"].unique().is_in(priced["sr_id"].unique()).all()  # events with a history number
+        append_history(conn, "_b_history", numbered=new + changed + gone if known else None)
         unregister(conn, "_b_history")
     if same and postgres:
         key = list(PRICE_KEY)
@@ -296,7 +295,7 @@ def write_batch(conn: sa.Connection, batch: BatchWrite, frames: BatchFrames) -> 
         unregister(conn, name)
     result = BatchResult(prices=frames.prices.height, inserted=new, changed=changed,
                          history_rows=new + changed + gone, became_unavailable=gone, seconds=0.0)
-    evaluate_batch(conn, batch, diff, current)  # alerts
+    finish_evaluation(conn, alerts)
     _finish_batch(conn, batch, result)
     return result
 

@@ -17,7 +17,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from engine.store import maintenance
-from engine.store.db import register, run, unregister
+from engine.store.db import affected, register, rows, run, unregister
 
 #: Columns of an imported frame. ``run_id`` may be left out: imported rows then carry
 #: ``IMPORTED_RUN_ID``, which no scrape run has (run ids start at 1).
@@ -33,7 +33,7 @@ _KIND_MATCH = ("k.bookmaker = s.bookmaker AND k.market = s.market AND k.outcome 
                "AND k.line IS NOT DISTINCT FROM s.line")
 
 
-def append_history(conn: sa.Connection, source: str, ordered: bool = False) -> None:
+def append_history(conn: sa.Connection, source: str, ordered: bool = False, numbered: int | None = None) -> None:
     """Append the rows of ``source`` (a registered frame or table with the columns of
     HISTORY_SCHEMA) to odds_history, in the caller's write transaction.
 
@@ -41,7 +41,23 @@ def append_history(conn: sa.Connection, source: str, ordered: bool = False) -> N
     event number and price kind, which are added first for events and prices not seen before.
     Numbers continue from the largest in use: there is one writer (the exclusive lock).
     ``ordered`` writes the rows in HISTORY_ORDER (an import's rows are a clustered block).
+
+    ``numbered``: the number of rows of ``source``, when they are expected to find their numbers
+    (a batch of events the store has prices of): the rows are then appended first, and numbers
+    are added only if some found none (a price kind never seen; an event whose history all
+    expired, its number dropped by ``cleanup``), and those rows appended after. Most batches so
+    save two statements (~5 ms).
     """
+    data = f"""
+        INSERT INTO odds_history_data (event_no, kind_id, odds, available, observed_at, run_id)
+        SELECT e.event_no, k.kind_id, s.odds, s.available, s.observed_at, s.run_id
+        FROM {source} s JOIN history_events e ON e.sr_id = s.sr_id JOIN price_kinds k ON {_KIND_MATCH}
+        {{where}}
+        {f"ORDER BY {maintenance.HISTORY_ORDER}" if ordered else ""}"""
+    if numbered is not None and affected(conn, data.format(where="")) == numbered:
+        return
+    added_after = rows(conn, "SELECT (SELECT coalesce(max(event_no), 0) FROM history_events), "
+                             "(SELECT coalesce(max(kind_id), 0) FROM price_kinds)")[0]
     run(conn, f"""
         INSERT INTO history_events
         SELECT coalesce((SELECT max(event_no) FROM history_events), 0) + row_number() OVER (ORDER BY sr_id), sr_id
@@ -53,11 +69,10 @@ def append_history(conn: sa.Connection, source: str, ordered: bool = False) -> N
                + row_number() OVER (ORDER BY bookmaker, market, line, outcome), bookmaker, market, line, outcome
         FROM (SELECT DISTINCT bookmaker, market, line, outcome FROM {source} s
               WHERE NOT EXISTS (SELECT 1 FROM price_kinds k WHERE {_KIND_MATCH})) AS n""")
-    run(conn, f"""
-        INSERT INTO odds_history_data (event_no, kind_id, odds, available, observed_at, run_id)
-        SELECT e.event_no, k.kind_id, s.odds, s.available, s.observed_at, s.run_id
-        FROM {source} s JOIN history_events e ON e.sr_id = s.sr_id JOIN price_kinds k ON {_KIND_MATCH}
-        {f"ORDER BY {maintenance.HISTORY_ORDER}" if ordered else ""}""")
+    if numbered is None:
+        run(conn, data.format(where=""))
+    else:  # the rows the first attempt could not number: those of the numbers just added
+        run(conn, data.format(where="WHERE e.event_no > ? OR k.kind_id > ?"), list(added_after))
 
 
 def stored_line(line: pl.Expr) -> pl.Expr:

@@ -241,7 +241,8 @@ alerts = sa.Table(
     _ts("acknowledged_at"),
 )
 
-#: Every price change of the last alert window, with the price before it: what steam is measured on.
+#: Every price change of the last alert window, with the price before it: what steam was measured
+#: on, until step 8 dropped it (the window is read back from odds_history now).
 alert_moves = sa.Table(
     "alert_moves",
     metadata,
@@ -301,9 +302,10 @@ SELECT e.sr_id, k.bookmaker, k.market, k.line, k.outcome, h.odds, h.available, h
 FROM odds_history_data h JOIN history_events e USING (event_no) JOIN price_kinds k USING (kind_id)
 """
 
-#: The tables ``table_counts`` reports: all but the store's own bookkeeping and the history keys.
+#: The tables ``table_counts`` reports: all but the store's own bookkeeping, the history keys and
+#: what a later step dropped.
 TABLES: tuple[str, ...] = tuple(
-    t.name for t in metadata.sorted_tables if t.name not in ("schema_version", "store_state")
+    t.name for t in metadata.sorted_tables if t.name not in ("schema_version", "store_state", alert_moves.name)
 )
 #: Where ``table_counts`` counts a table's rows: odds_history's are in its data table (counting the
 #: view would join every row for nothing).
@@ -537,12 +539,20 @@ def _step_7_postgres_indexes(conn: sa.Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE odds_current SET (fillfactor = 50)")
 
 
+def _step_8_drop_alert_moves(conn: sa.Connection) -> None:
+    """alert_moves goes (both backends). Alert evaluation keeps the window's moves in memory and
+    reads them back from odds_history, which has every change, when it has to
+    (engine/store/alerts.py); appending them to a table of their own cost each batch's commit
+    (its checkpoint) more than the rest of the evaluation. Its rows were a copy of that history."""
+    conn.exec_driver_sql("DROP TABLE alert_moves")
+
+
 Step = Callable[[sa.Connection], None]
 
 #: Upgrade steps; the database's version is the number of steps applied.
 STEPS: tuple[Step, ...] = (_step_1_create_tables, _step_2_drop_growing_keys, _step_3_alerts,
                            _step_4_compact_history, _step_5_margin_rollups, _step_6_margin_slices,
-                           _step_7_postgres_indexes)
+                           _step_7_postgres_indexes, _step_8_drop_alert_moves)
 
 
 class SchemaError(RuntimeError):
