@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from engine.config import BOOKS, ConfigError, load_settings
+from engine.config import BOOKS, ConfigError, StoreUnreachable, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -186,7 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except StoreUnreachable as exc:
+        print(f"oddsdesk: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -54,8 +54,46 @@ RUNTIME_KEYS: tuple[str, ...] = (
 )
 
 
+_URL_FORM = "postgresql+psycopg://user:password@host:port/database"
+
+
+def postgres_url(value: str | Any) -> Any:
+    """``value`` as the SQLAlchemy URL the store connects with (driver psycopg 3), or a
+    ValueError saying what is wrong with it. The one place a database URL is judged, so the
+    settings, the store and the messages agree on it."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(value.strip() if isinstance(value, str) else value)
+    except ArgumentError:
+        raise ValueError(f"is not a database URL: use {_URL_FORM}") from None
+    if url.get_backend_name() != "postgresql" or url.get_driver_name() not in ("psycopg", "psycopg2"):
+        raise ValueError(f"only PostgreSQL is supported: {_URL_FORM} "
+                         "(leave it unset for the embedded DuckDB file db_path)")
+    if not url.database:
+        raise ValueError(f"names no database: {_URL_FORM}")
+    return url.set(drivername="postgresql+psycopg")
+
+
+def masked(url: str | Any) -> str:
+    """A database URL as messages show it: without its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 class ConfigError(ValueError):
     """A setting is invalid; the message names the environment variable or setting."""
+
+
+class StoreUnreachable(RuntimeError):
+    """The database server a setting names does not answer: the entry points print the message
+    (URL without password, the server's reason) on one line and exit 2, as for a bad setting."""
+
+    def __init__(self, url: str | Any, exc: BaseException) -> None:
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        super().__init__(f"cannot reach the database at {masked(url)}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -128,19 +166,7 @@ class Settings(BaseSettings):
     def _postgres_url(cls, v: str | None) -> str | None:
         if not v or not v.strip():
             return None
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
-
-        try:
-            url = make_url(v.strip())
-        except ArgumentError:
-            raise ValueError("is not a database URL: use postgresql+psycopg://user:password@host:port/database") from None
-        if url.get_backend_name() != "postgresql" or url.get_driver_name() not in ("psycopg", "psycopg2"):
-            raise ValueError("only PostgreSQL is supported: postgresql+psycopg://user:password@host:port/database "
-                             "(leave it unset for the embedded DuckDB file db_path)")
-        if not url.database:
-            raise ValueError("names no database: postgresql+psycopg://user:password@host:port/database")
-        return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        return postgres_url(v).render_as_string(hide_password=False)
 
     @field_validator("betpawa_url", "sportybet_url", "bet9ja_url")
     @classmethod
@@ -161,9 +187,7 @@ class Settings(BaseSettings):
         """The store these settings name, for messages: the PostgreSQL URL without its password,
         or the DuckDB file."""
         if self.database_url:
-            from sqlalchemy.engine import make_url
-
-            return make_url(self.database_url).render_as_string(hide_password=True)
+            return masked(self.database_url)
         return str(self.db_path.expanduser().resolve())
 
     def book(self, name: str) -> BookConfig:

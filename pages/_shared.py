@@ -24,7 +24,7 @@ import polars as pl
 import sqlalchemy as sa
 import streamlit as st
 
-from engine.config import ConfigError, Settings, load_settings
+from engine.config import ConfigError, Settings, StoreUnreachable, load_settings
 from engine.pipeline.tiers import Tier, tiers_from
 from engine.store import SchemaError, Store
 from engine.store import views
@@ -152,6 +152,9 @@ def store_live(method: str, *args: Any) -> Any:
 def guarded(cached: Any, view: str, *args: Any) -> Any:
     try:
         return cached(db(), view, *args)
+    except StoreUnreachable as exc:
+        st.error(f"{str(exc)[0].upper()}{str(exc)[1:]}")
+        st.stop()
     except (duckdb.Error, psycopg.Error, sa.exc.SQLAlchemyError, OSError, SchemaError) as exc:  # a message, not a traceback
         st.error(f"Cannot read the database at `{store().label}`: {type(exc).__name__}: {exc}")
         st.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -64,3 +65,22 @@ def test_a_bad_setting_stops_the_start_naming_the_variable(tmp_path):
     res = oddsdesk("scrape", "--once", env=env)
     assert res.returncode == 2
     assert "ODDSDESK_BET9JA_CONCURRENCY" in res.stderr
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("command", [("scheduler",), ("scrape", "--once")])
+def test_an_unreachable_database_server_is_one_clear_line(tmp_path, command):
+    url = f"postgresql+psycopg://desk:s3cret@127.0.0.1:{closed_port()}/odds"
+    env = {"PYTHONPATH": str(ROOT), "ODDSDESK_DATABASE_URL": url, "PATH": "/usr/bin:/bin",
+           "ODDSDESK_DB_PATH": str(tmp_path / "x.duckdb")}
+    res = oddsdesk(*command, env=env)
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    line = res.stderr.strip()
+    assert "\n" not in line and line.startswith("oddsdesk: cannot reach the database at postgresql+psycopg://desk:***@")
+    assert "s3cret" not in res.stderr + res.stdout and "refused" in line.lower()

@@ -25,6 +25,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
+from engine.config import StoreUnreachable, masked, postgres_url
 from engine.store import pg
 from engine.store.lock import StoreLock
 from engine.store.schema import STEPS, current_version, migrate
@@ -168,12 +169,11 @@ class Database:
         self.postgres = is_database_url(target)
         self._ready = False
         if self.postgres:
-            url = sa.make_url(str(target))
-            if not url.drivername.startswith("postgresql"):
-                raise ValueError(f"unsupported database URL {url.render_as_string(hide_password=True)!r}: "
-                                 "use postgresql+psycopg://user:password@host:port/database")
-            self.url = url.set(drivername="postgresql+psycopg")
-            self.path = (Path(local_dir or "data").expanduser() / f"{url.database or 'postgres'}.postgres").resolve()
+            try:
+                self.url = postgres_url(str(target))
+            except ValueError as exc:
+                raise ValueError(f"unsupported database URL: {exc}") from None
+            self.path = (Path(local_dir or "data").expanduser() / f"{self.url.database}.postgres").resolve()
             self.lock: StoreLock | _NoLock = _NoLock()
             self._rw = sa.create_engine(self.url, pool_size=4, max_overflow=8, pool_pre_ping=True)
             sa.event.listen(self._rw, "connect", lambda dbapi_conn, _record: pg.configure(dbapi_conn))
@@ -189,7 +189,7 @@ class Database:
     @property
     def label(self) -> str:
         """What to call this store in messages (no password)."""
-        return self.url.render_as_string(hide_password=True) if self.postgres else str(self.path)
+        return masked(self.url) if self.postgres else str(self.path)
 
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:
@@ -200,16 +200,26 @@ class Database:
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
-        with self.lock.exclusive(), self._rw.begin() as conn:
+        with self.lock.exclusive(), self._connect(self._rw) as conn, conn.begin():
             if self.postgres:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITER_LOCK})")
             yield conn
+
+    def _connect(self, engine: sa.Engine) -> sa.Connection:
+        """A connection of ``engine``; a PostgreSQL server that does not answer is StoreUnreachable
+        (one clear line for the user, not a driver traceback)."""
+        try:
+            return engine.connect()
+        except sa.exc.OperationalError as exc:
+            if self.postgres:
+                raise StoreUnreachable(self.url, exc) from exc
+            raise
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
         """A read-only connection under the shared lock; several readers run at once."""
         self.ensure_schema()
-        with self.lock.shared(), self._ro.connect() as conn:
+        with self.lock.shared(), self._connect(self._ro) as conn:
             if self.postgres:  # one snapshot for the unit, and the server refuses writes in it
                 conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield conn
@@ -227,7 +237,7 @@ class Database:
         if self._ready:
             return
         if self.postgres or self.path.exists():
-            with self.lock.shared(), self._ro.connect() as conn:
+            with self.lock.shared(), self._connect(self._ro) as conn:
                 self._ready = current_version(conn) == len(STEPS)
         if not self._ready:
             with self._write() as conn:

@@ -13,8 +13,9 @@ import os
 import socket
 from pathlib import Path
 
-import psycopg
 import sqlalchemy as sa
+
+from engine.config import StoreUnreachable
 
 #: Advisory lock key of the scheduler's lease (another than the writer's PG_WRITER_LOCK).
 PG_SCHEDULER_LOCK = 0x0DD5DE5D
@@ -46,12 +47,21 @@ class FileInstanceLock:
 
 class PgInstanceLock:
     def __init__(self, url: sa.URL):
+        self._url = url
         self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self._conn: psycopg.Connection | None = None
+        self._conn = None  # the lease's connection, once acquired
+
+    def _connect(self, **kwargs):
+        import psycopg  # only a PostgreSQL store needs it
+
+        try:
+            return psycopg.connect(self._dsn, autocommit=True, **kwargs)
+        except psycopg.OperationalError as exc:
+            raise StoreUnreachable(self._url, exc) from exc
 
     def acquire(self) -> bool:
         me = f"oddsdesk scheduler pid {os.getpid()} on {socket.gethostname()}"[:63]
-        conn = psycopg.connect(self._dsn, autocommit=True, application_name=me)
+        conn = self._connect(application_name=me)
         got = conn.execute("SELECT pg_try_advisory_lock(%s)", (PG_SCHEDULER_LOCK,)).fetchone()
         if got and got[0]:
             self._conn = conn  # kept open: closing it would release the lease
@@ -60,7 +70,7 @@ class PgInstanceLock:
         return False
 
     def holder(self) -> str:
-        with psycopg.connect(self._dsn, autocommit=True) as conn:
+        with self._connect() as conn:
             row = conn.execute(
                 """SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)
                    WHERE l.locktype = 'advisory' AND l.granted AND l.objid = %s AND l.database =
