@@ -36,6 +36,7 @@ TABLE_NOTES = {
     "unmapped_markets": "markets the catalogue does not map yet, with counts",
     "settings": "values saved in the app, scheduler status, last cleanup",
     "run_requests": "Scrape now / Retry / Refresh requests from the app",
+    "alerts": "movement, margin and coverage alerts, with when they cleared and were acknowledged",
 }
 
 _PER_DAY_SQL = """

@@ -50,6 +50,7 @@ def test_size_rows_per_table_and_daily_growth_match_the_store(tmp_path, monkeypa
     counts = seeded.store.table_counts()
     shown = table(at, "Rows")
     assert dict(zip(shown["Table"], shown["Rows"])) == counts
+    assert all(note for note in shown["Holds"]), "every table says what it holds"
     assert any(f"{seeded.store.db_bytes():,} bytes" in c.value for c in at.caption)
     assert {m.label: m.value for m in at.metric}["Odds history rows"] == f"{counts['odds_history']:,}"
 
