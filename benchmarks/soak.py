@@ -19,8 +19,12 @@ What is measured:
   and the batch's commit) — a price missing or different is lost;
 * scheduler RSS (after its first cycle → at the end, and the peak), database growth.
 
-On demand, not in CI's pass/fail (a short version is tests/test_soak_short.py). The last line
-printed is one JSON object.
+``--database-url postgresql+psycopg://…`` runs the same on a PostgreSQL database (an empty one:
+the store's tables are created in it); the loss check then copies the tables it needs out of
+PostgreSQL and runs the same SQL on them in an in-memory DuckDB.
+
+On demand, not in CI's pass/fail (a short version is tests/test_soak_short.py, on both stores).
+The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import duckdb  # noqa: E402
 import polars as pl  # noqa: E402
 
 from engine.config import BOOKS  # noqa: E402
@@ -96,9 +101,9 @@ def visit(store: Store, page: str, rng: random.Random) -> None:
         views.run_sql(store, "SELECT bookmaker, count(*) AS prices FROM odds_current GROUP BY bookmaker")
 
 
-def reader(db_path: str, index: int, stop: Any, results: Any, period_s: float = 1.0) -> None:
+def reader(target: str, local_dir: str, index: int, stop: Any, results: Any, period_s: float = 1.0) -> None:
     """One page visit a second until ``stop``; then its counts and the first errors to ``results``."""
-    store = Store(db_path)
+    store = Store(target, local_dir)
     rng = random.Random(index)
     visits = errors = 0
     samples: list[str] = []
@@ -271,7 +276,13 @@ def lost_prices(store: Store, world: World, epochs: Epochs, workdir: Path) -> di
     expected_quotes(world, sorted({s[0] for s in epochs.spans})).write_parquet(quotes_path)
     epochs.frame().write_parquet(epochs_path)
     sql = _LOST_SQL.format(epochs=f"'{epochs_path}'", quotes=f"'{quotes_path}'")
-    return {k: int(v or 0) for k, v in store.query(sql).row(0, named=True).items()}
+    if not store.postgres:
+        return {k: int(v or 0) for k, v in store.query(sql).row(0, named=True).items()}
+    with duckdb.connect() as local:  # read_parquet, from_json and unnest are DuckDB's: copy the tables over
+        for table in ("event_scrape_status", "scrape_runs", "odds_history"):
+            local.register(table, store.query(f"SELECT * FROM {table}").to_arrow())
+        row = local.sql(sql).pl().row(0, named=True)
+    return {k: int(v or 0) for k, v in row.items()}
 
 
 def cycles_done(store: Store) -> int:
@@ -286,20 +297,24 @@ def committed_batches(store: Store) -> set[tuple[int, int]]:
 # --- the soak ----------------------------------------------------------------------------------
 
 
-def scheduler_env(sim: SimProcess, db: Path) -> dict[str, str]:
+def scheduler_env(sim: SimProcess, db: Path, database_url: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ODDSDESK_")}
     env.update({f"ODDSDESK_{b.upper()}_URL": sim.urls[b] for b in BOOKS})
     env.update(ODDSDESK_DB_PATH=str(db), PYTHONPATH=str(ROOT), ODDSDESK_REQUEST_TIMEOUT_S="3",
                ODDSDESK_BACKOFF_S="0.2", ODDSDESK_BET9JA_DELAY_MS="0")
+    if database_url:
+        env["ODDSDESK_DATABASE_URL"] = database_url
     return env
 
 
 def run_soak(minutes: float = 30.0, kills: int = 6, readers: int = 10, events: int = 200, seed: int = 1,
              faults: str = FAULTS, drift_s: float = 60.0, workdir: Path | None = None,
-             say: Any = print) -> dict[str, Any]:
-    """The whole soak; returns the figures (see the module docstring)."""
+             say: Any = print, database_url: str | None = None) -> dict[str, Any]:
+    """The whole soak; returns the figures (see the module docstring). ``database_url``: on that
+    PostgreSQL database instead of a DuckDB file in ``workdir``."""
     workdir = Path(workdir or tempfile.mkdtemp(prefix="oddsdesk-soak-"))
     db = workdir / "soak.duckdb"
+    target = database_url or str(db)
     rng = random.Random(seed)
     duration = minutes * 60.0
     kill_at = sorted(rng.uniform(0.1, 0.9) * duration for _ in range(kills))
@@ -312,15 +327,16 @@ def run_soak(minutes: float = 30.0, kills: int = 6, readers: int = 10, events: i
     with start_simulator(seed=seed, events=events, faults=faults) as sim:
         state = sim.state()
         world = build_world(seed=state["seed"], events=state["events"], anchor=datetime.fromisoformat(state["anchor"]))
-        store = Store(db)
+        store = Store(target, workdir)
         store.put_settings({"scrape_interval_min": 0.1, "refresh_mode": "full"})  # back to back, as the app sets it
         epochs.begin(sim)
-        scheduler = Scheduler(scheduler_env(sim, db), workdir / "scheduler.log")
+        scheduler = Scheduler(scheduler_env(sim, db, database_url), workdir / "scheduler.log")
         scheduler.start(store)
-        pool = [ctx.Process(target=reader, args=(str(db), i, stop, results), daemon=True) for i in range(readers)]
+        pool = [ctx.Process(target=reader, args=(target, str(workdir), i, stop, results), daemon=True) for i in range(readers)]
         for p in pool:
             p.start()
-        say(f"soak: {minutes:g} min, {events} events, {readers} readers, {kills} kills, faults {faults!r}; in {workdir}")
+        say(f"soak: {minutes:g} min, {events} events, {readers} readers, {kills} kills, faults {faults!r}; "
+            f"store {store.label}; in {workdir}")
         started = time.monotonic()
         next_drift = drift_s
         db_first = None
@@ -377,6 +393,7 @@ def run_soak(minutes: float = 30.0, kills: int = 6, readers: int = 10, events: i
                                 for life in lives],
             "db_bytes_start": db_first or 0, "db_bytes_end": store.db_bytes(),
             "epochs": len(epochs.spans), "scheduler_exit": exit_code, "workdir": str(workdir),
+            "store": "postgres" if store.postgres else "duckdb",
         }
     return result
 
@@ -391,9 +408,10 @@ def main() -> None:
     ap.add_argument("--drift-s", type=float, default=60.0, help="the simulator's prices move every N seconds")
     ap.add_argument("--faults", default=FAULTS, help="engine/simulator/faults.py grammar")
     ap.add_argument("--workdir", type=Path, default=None, help="keep the database and logs here")
+    ap.add_argument("--database-url", help="soak a PostgreSQL store (an empty database) instead of DuckDB")
     args = ap.parse_args()
     r = run_soak(args.minutes, args.kills, args.readers, args.events, args.seed, args.faults, args.drift_s,
-                 args.workdir)
+                 args.workdir, database_url=args.database_url)
     mb = 1024 * 1024
     print(f"cycles completed       {r['cycles_completed']}  (runs by status {r['runs_by_status']})")
     print(f"kills                  {r['kills']} ({r['kills_mid_cycle']} mid-cycle)")
